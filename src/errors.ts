@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Every error toxtunnel raises on purpose is a ToxtunnelError with a stable `code`
+ * (SCREAMING_SNAKE, never renamed once released) and a message written for the person who
+ * has to fix it: what is wrong, where, and what would be valid. Programs branch on `code`;
+ * people read `message`. `details` carries structured context (file, line, key, …).
+ */
+export class ToxtunnelError extends Error {
+  override name = 'ToxtunnelError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isToxtunnelError(value: unknown, code?: string): value is ToxtunnelError {
+  return value instanceof ToxtunnelError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * The raw C functions of the wasm module (wasm/exports.txt lists the same names; a test checks
+ * that the two agree). Only src/wasm/ and src/tox/tox-node.ts touch these: pointers are
+ * branded numbers so a `Ptr<'Tox'>` cannot be passed where a byte buffer is expected.
+ */
+declare const brand: unique symbol;
+export type Ptr<Kind extends string> = number & { readonly [brand]: Kind };
+/** A pointer to bytes in wasm memory. */
+export type BytePtr = Ptr<'u8'>;
+/** A pointer to a 4-byte error enum out-parameter. */
+export type ErrPtr = Ptr<'err'>;
+export type ToxPtr = Ptr<'Tox'>;
+
+/** C `bool` comes back as 0/1. */
+type CBool = number;
+
+export interface ToxcoreExports {
+  memory: WebAssembly.Memory;
+  malloc(size: number): number;
+  free(ptr: number): void;
+
+  tt_init(): number;
+  tt_tox_new(
+    node: number,
+    ipv6: number,
+    udp: number,
+    localDiscovery: number,
+    holePunching: number,
+    startPort: number,
+    endPort: number,
+    tcpPort: number,
+    savedata: BytePtr | 0,
+    savedataLength: number,
+    logEnabled: number,
+    error: ErrPtr,
+  ): ToxPtr | 0;
+  tt_tox_iterate(tox: ToxPtr, node: number): void;
+  tox_kill(tox: ToxPtr): void;
+  tox_iteration_interval(tox: ToxPtr): number;
+
+  tox_self_get_address(tox: ToxPtr, out: BytePtr): void;
+  tox_self_get_public_key(tox: ToxPtr, out: BytePtr): void;
+  tox_self_get_dht_id(tox: ToxPtr, out: BytePtr): void;
+  tox_self_get_udp_port(tox: ToxPtr, error: ErrPtr): number;
+  tox_self_get_tcp_port(tox: ToxPtr, error: ErrPtr): number;
+  tox_self_get_connection_status(tox: ToxPtr): number;
+  tox_self_get_nospam(tox: ToxPtr): number;
+  tox_self_set_nospam(tox: ToxPtr, nospam: number): void;
+
+  tox_bootstrap(tox: ToxPtr, host: BytePtr, port: number, publicKey: BytePtr, error: ErrPtr): CBool;
+  tox_add_tcp_relay(tox: ToxPtr, host: BytePtr, port: number, publicKey: BytePtr, error: ErrPtr): CBool;
+
+  tox_friend_add(tox: ToxPtr, address: BytePtr, message: BytePtr, length: number, error: ErrPtr): number;
+  tox_friend_add_norequest(tox: ToxPtr, publicKey: BytePtr, error: ErrPtr): number;
+  tox_friend_delete(tox: ToxPtr, friendNumber: number, error: ErrPtr): CBool;
+  tox_friend_by_public_key(tox: ToxPtr, publicKey: BytePtr, error: ErrPtr): number;
+  tox_friend_get_public_key(tox: ToxPtr, friendNumber: number, out: BytePtr, error: ErrPtr): CBool;
+  tox_friend_get_connection_status(tox: ToxPtr, friendNumber: number, error: ErrPtr): number;
+  tox_self_get_friend_list_size(tox: ToxPtr): number;
+  tox_self_get_friend_list(tox: ToxPtr, out: Ptr<'u32'>): void;
+  tox_friend_send_lossless_packet(tox: ToxPtr, friendNumber: number, data: BytePtr, length: number, error: ErrPtr): CBool;
+
+  tox_get_savedata_size(tox: ToxPtr): number;
+  tox_get_savedata(tox: ToxPtr, out: BytePtr): void;
+}
+
+/** The names above, for the check against wasm/exports.txt. */
+export const EXPORTED_FUNCTION_NAMES = [
+  'malloc', 'free', 'tt_init', 'tt_tox_new', 'tt_tox_iterate', 'tox_kill', 'tox_iteration_interval',
+  'tox_self_get_address', 'tox_self_get_public_key', 'tox_self_get_dht_id', 'tox_self_get_udp_port',
+  'tox_self_get_tcp_port', 'tox_self_get_connection_status', 'tox_self_get_nospam', 'tox_self_set_nospam',
+  'tox_bootstrap', 'tox_add_tcp_relay', 'tox_friend_add', 'tox_friend_add_norequest', 'tox_friend_delete',
+  'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
+  'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
+  'tox_get_savedata_size', 'tox_get_savedata',
+] as const satisfies readonly (keyof ToxcoreExports)[];

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Loading the toxcore wasm module (once per process) and the host object its imports call
+ * (wasm/library_tt_host.js forwards every tt_host_* / tt_event_* import here).
+ *
+ * The wasm bytes are embedded (build/wasm/toxcore-binary.mjs, base64) and handed to the
+ * emscripten loader as `wasmBinary`, so nothing is fetched or read from disk: the same code
+ * runs from the bundle on Node, Bun and Deno. `loadToxcore()` is memoised; after a failure
+ * the next call tries again.
+ */
+import { Buffer } from 'node:buffer';
+import createToxcoreModule from '../../build/wasm/toxcore.mjs';
+import wasmBase64 from '../../build/wasm/toxcore-binary.mjs';
+import { ToxtunnelError } from '../errors.ts';
+import { SocketTable, type SocketOwner } from '../net/socket-table.ts';
+import { EXPORTED_FUNCTION_NAMES, type ToxcoreExports } from './ffi.ts';
+import { readCString } from './memory.ts';
+
+/** What a node receives from C. Calls arrive during tt_tox_iterate / tt_tox_new. */
+export interface NodeEventSink extends SocketOwner {
+  onSelfConnection(status: number): void;
+  onFriendRequest(publicKey: Uint8Array, message: Uint8Array): void;
+  onFriendConnection(friendNumber: number, status: number): void;
+  onFriendLosslessPacket(friendNumber: number, data: Uint8Array): void;
+  onLog(level: number, file: string, line: number, func: string, message: string): void;
+}
+
+/** The largest block crypto.getRandomValues fills in one call (Web Crypto's quota). */
+const RANDOM_CHUNK = 65536;
+
+export class ToxcoreModule {
+  readonly sockets: SocketTable;
+  private readonly sinks = new Map<number, NodeEventSink>();
+  private nextNodeId = 1;
+
+  constructor(readonly exports: ToxcoreExports) {
+    this.sockets = new SocketTable(() => this.heap());
+  }
+
+  heap(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer);
+  }
+
+  register(sink: NodeEventSink): number {
+    const id = this.nextNodeId++;
+    this.sinks.set(id, sink);
+    return id;
+  }
+
+  unregister(id: number): void {
+    this.sinks.delete(id);
+  }
+
+  /** Runs a C call on behalf of `owner`: sockets toxcore creates meanwhile belong to it. */
+  callAs<T>(owner: SocketOwner, call: () => T): T {
+    const previous = this.sockets.currentOwner;
+    this.sockets.currentOwner = owner;
+    try {
+      return call();
+    } finally {
+      this.sockets.currentOwner = previous;
+    }
+  }
+
+  /** The object behind `Module.ttHost`: one method per import of wasm/tt_host.h. */
+  hostImports(): Record<string, (...args: number[]) => number | void> {
+    const s = this.sockets;
+    const sink = (node: number) => this.sinks.get(node);
+    return {
+      hostSocket: (family, type) => s.socket(family!, type!),
+      hostClose: (fd) => s.close(fd!),
+      hostBind: (fd, family, ip, port) => s.bind(fd!, family!, ip!, port!),
+      hostListen: (fd) => s.listen(fd!),
+      hostAccept: (fd) => s.accept(fd!),
+      hostConnect: (fd, family, ip, port) => s.connect(fd!, family!, ip!, port!),
+      hostRecvbuf: (fd) => s.recvbuf(fd!),
+      hostRecv: (fd, buf, len) => s.recv(fd!, buf!, len!),
+      hostRecvfrom: (fd, buf, len, addr) => s.recvfrom(fd!, buf!, len!, addr!),
+      hostSend: (fd, buf, len) => s.send(fd!, buf!, len!),
+      hostSendto: (fd, buf, len, family, ip, port) => s.sendto(fd!, buf!, len!, family!, ip!, port!),
+      hostSetsockopt: (fd, option) => s.setsockopt(fd!, option!),
+      hostRandom: (buf, len) => fillRandom(this.heap(), buf!, len!),
+      eventSelfConnection: (node, status) => sink(node!)?.onSelfConnection(status!),
+      eventFriendRequest: (node, pk, msg, len) => {
+        const heap = this.heap();
+        sink(node!)?.onFriendRequest(heap.slice(pk!, pk! + 32), heap.slice(msg!, msg! + len!));
+      },
+      eventFriendConnection: (node, friend, status) => sink(node!)?.onFriendConnection(friend! >>> 0, status!),
+      eventFriendLosslessPacket: (node, friend, data, len) =>
+        sink(node!)?.onFriendLosslessPacket(friend! >>> 0, this.heap().slice(data!, data! + len!)),
+      eventLog: (node, level, file, line, func, message) => {
+        const heap = this.heap();
+        sink(node!)?.onLog(level!, readCString(heap, file!), line!, readCString(heap, func!), readCString(heap, message!));
+      },
+    };
+  }
+}
+
+function fillRandom(heap: Uint8Array, ptr: number, length: number): void {
+  for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
+    globalThis.crypto.getRandomValues(heap.subarray(ptr + offset, ptr + Math.min(length, offset + RANDOM_CHUNK)));
+  }
+}
+
+function requireCsprng(): void {
+  const crypto = globalThis.crypto as Crypto | undefined;
+  if (typeof crypto?.getRandomValues !== 'function') {
+    throw new ToxtunnelError(
+      'NO_CSPRNG',
+      'this runtime has no crypto.getRandomValues: toxtunnel will not make keys without a secure random source (use Node >= 20, Bun or Deno)',
+    );
+  }
+}
+
+let loading: Promise<ToxcoreModule> | undefined;
+
+/** Loads and initialises the wasm module (once; retried after a failure). */
+export function loadToxcore(): Promise<ToxcoreModule> {
+  loading ??= instantiate().catch((error: unknown) => {
+    loading = undefined;
+    throw error;
+  });
+  return loading;
+}
+
+async function instantiate(): Promise<ToxcoreModule> {
+  requireCsprng();
+  // Filled once the exports exist; emscripten keeps this very object as Module.ttHost.
+  const ttHost: Record<string, unknown> = {};
+  const emscripten = await createToxcoreModule({
+    wasmBinary: Buffer.from(wasmBase64, 'base64'),
+    ttHost,
+    print: () => {},
+    printErr: () => {},
+  });
+  const asm = emscripten.asm as Record<string, unknown>;
+  const exports: Record<string, unknown> = { memory: asm.memory };
+  for (const name of EXPORTED_FUNCTION_NAMES) {
+    if (typeof asm[name] !== 'function') throw new Error(`toxcore wasm lacks the export ${name}: rebuild with ./build.sh`);
+    exports[name] = asm[name];
+  }
+  const toxcore = new ToxcoreModule(exports as unknown as ToxcoreExports);
+  Object.assign(ttHost, toxcore.hostImports());
+  if (toxcore.exports.tt_init() !== 0) {
+    throw new ToxtunnelError('WASM_INIT_FAILED', 'libsodium failed to initialise inside the wasm module');
+  }
+  return toxcore;
+}

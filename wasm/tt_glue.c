@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ * toxtunnel: the C side of the TypeScript binding.
+ *
+ * - Randomness: libsodium (and through it toxcore's os_random) draws every random byte from
+ *   the host CSPRNG (crypto.getRandomValues) via tt_host_random. There is no fallback: if the
+ *   host has no CSPRNG, loading the module fails in TypeScript before any key is made.
+ * - tt_tox_new: builds Tox_Options from plain arguments (no struct layout crosses the
+ *   boundary) and registers the callbacks below, which forward to tt_event_* imports.
+ *   toxcore's user_data for tox_iterate is the TypeScript node id, cast to a pointer.
+ */
+#include <sodium.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../toxcore-submodule/toxcore/tox.h"
+#include "tt_host.h"
+
+/* --- randomness ---------------------------------------------------------------------------- */
+
+static const char *tt_random_name(void) { return "toxtunnel-host-csprng"; }
+
+static uint32_t tt_random_u32(void)
+{
+    uint32_t value;
+    tt_host_random((uint8_t *)&value, sizeof(value));
+    return value;
+}
+
+static void tt_random_buf(void *const buf, const size_t size)
+{
+    tt_host_random((uint8_t *)buf, size);
+}
+
+static randombytes_implementation tt_randombytes = {
+    tt_random_name, tt_random_u32, NULL /* stir */, NULL /* uniform: libsodium derives it */,
+    tt_random_buf, NULL /* close */,
+};
+
+/* Returns 0 on success. Must run before any other call. */
+int tt_init(void)
+{
+    if (randombytes_set_implementation(&tt_randombytes) != 0) {
+        return -1;
+    }
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+/* --- events -------------------------------------------------------------------------------- */
+
+static int node_of(void *user_data) { return (int)(intptr_t)user_data; }
+
+static void on_self_connection(Tox *tox, Tox_Connection status, void *user_data)
+{
+    tt_event_self_connection(node_of(user_data), (int)status);
+}
+
+static void on_friend_request(Tox *tox, const uint8_t *public_key, const uint8_t *message, size_t length, void *user_data)
+{
+    tt_event_friend_request(node_of(user_data), public_key, message, length);
+}
+
+static void on_friend_connection(Tox *tox, Tox_Friend_Number friend_number, Tox_Connection status, void *user_data)
+{
+    tt_event_friend_connection(node_of(user_data), friend_number, (int)status);
+}
+
+static void on_friend_lossless_packet(Tox *tox, Tox_Friend_Number friend_number, const uint8_t *data, size_t length, void *user_data)
+{
+    tt_event_friend_lossless_packet(node_of(user_data), friend_number, data, length);
+}
+
+static void on_log(Tox *tox, Tox_Log_Level level, const char *file, uint32_t line, const char *func, const char *message, void *user_data)
+{
+    tt_event_log(node_of(user_data), (int)level, file, line, func, message);
+}
+
+/* --- node ---------------------------------------------------------------------------------- */
+
+/* Creates a node. savedata may be NULL (new identity). log_node < 0 disables toxcore's log
+ * callback (it formats every trace line, so only enable it when asked). *error receives
+ * Tox_Err_New (or Tox_Err_Options_New + 100 if the options could not be allocated). */
+Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punching,
+                int start_port, int end_port, int tcp_port,
+                const uint8_t *savedata, size_t savedata_length, int log_enabled, int *error)
+{
+    Tox_Err_Options_New options_error;
+    Tox_Options *options = tox_options_new(&options_error);
+    if (options == NULL) {
+        *error = 100 + (int)options_error;
+        return NULL;
+    }
+    tox_options_set_ipv6_enabled(options, ipv6 != 0);
+    tox_options_set_udp_enabled(options, udp != 0);
+    tox_options_set_local_discovery_enabled(options, local_discovery != 0);
+    tox_options_set_hole_punching_enabled(options, hole_punching != 0);
+    tox_options_set_start_port(options, (uint16_t)start_port);
+    tox_options_set_end_port(options, (uint16_t)end_port);
+    tox_options_set_tcp_port(options, (uint16_t)tcp_port);
+    /* Names are resolved by the TypeScript side; toxcore must not try getaddrinfo. */
+    tox_options_set_experimental_disable_dns(options, true);
+    if (savedata != NULL && savedata_length > 0) {
+        tox_options_set_savedata_type(options, TOX_SAVEDATA_TYPE_TOX_SAVE);
+        tox_options_set_savedata_data(options, savedata, savedata_length);
+    }
+    if (log_enabled) {
+        tox_options_set_log_callback(options, on_log);
+        tox_options_set_log_user_data(options, (void *)(intptr_t)node);
+    }
+
+    Tox_Err_New new_error;
+    Tox *tox = tox_new(options, &new_error);
+    tox_options_free(options);
+    *error = (int)new_error;
+    if (tox == NULL) {
+        return NULL;
+    }
+
+    tox_callback_self_connection_status(tox, on_self_connection);
+    tox_callback_friend_request(tox, on_friend_request);
+    tox_callback_friend_connection_status(tox, on_friend_connection);
+    tox_callback_friend_lossless_packet(tox, on_friend_lossless_packet);
+    return tox;
+}
+
+/* One iteration; events for this node arrive through the tt_event_* imports meanwhile. */
+void tt_tox_iterate(Tox *tox, int node)
+{
+    tox_iterate(tox, (void *)(intptr_t)node);
+}
