@@ -32,7 +32,7 @@ export function toHex(bytes: Uint8Array): string {
 
 function checksumOf(bytes: Uint8Array): [number, number] {
   const sum: [number, number] = [0, 0];
-  for (let i = 0; i < PUBLIC_KEY_SIZE + NOSPAM_SIZE; i++) sum[i % 2] ^= bytes[i]!;
+  for (let i = 0; i < PUBLIC_KEY_SIZE + NOSPAM_SIZE; i++) sum[i % 2 as 0 | 1] ^= bytes[i]!;
   return sum;
 }
 

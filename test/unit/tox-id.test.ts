@@ -12,7 +12,7 @@ function reason(fn: () => unknown): unknown {
     fn();
   } catch (error) {
     assert.ok(isToxtunnelError(error), `not a ToxtunnelError: ${String(error)}`);
-    return (error as { details: { reason: unknown } }).details.reason;
+    return (error as { details: Record<string, unknown> }).details.reason;
   }
   assert.unreachable('did not throw');
 }

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * A Tox node: c-toxcore (in WebAssembly) with host sockets, driven by our own iteration loop.
+ *
+ *   const node = await ToxNode.create({ localDiscovery: false });
+ *   await node.bootstrap('127.0.0.1', 33445, dhtKeyHex);
+ *   node.on('losslessPacket', (friend, data) => …);
+ *   node[Symbol.dispose]();
+ *
+ * This class is the only place that holds a `Tox*`. Events from C are queued while toxcore
+ * runs and dispatched after tox_iterate returns, so listeners never run inside toxcore and
+ * may call back into the node (send, add friends, close) freely.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { ToxtunnelError } from '../errors.ts';
+import { reserveTcpListener, reserveUdp } from '../net/socket-table.ts';
+import type { BytePtr, ErrPtr, ToxPtr, ToxcoreExports } from '../wasm/ffi.ts';
+import { withScratch } from '../wasm/memory.ts';
+import { loadToxcore, type NodeEventSink, type ToxcoreModule } from '../wasm/module.ts';
+import { IterationScheduler } from './iteration-scheduler.ts';
+import { CUSTOM_PACKET_ERRORS, type CustomPacketError, bootstrapError, friendAddError, toxNewError } from './tox-errors.ts';
+import { ADDRESS_SIZE, PUBLIC_KEY_SIZE, type ToxId, parsePublicKey, parseToxId, toHex, toxIdFromBytes } from './tox-id.ts';
+import { TypedEmitter } from './typed-emitter.ts';
+
+/** Tox_Connection: how we (or a friend) are connected to the network. */
+export type Connection = 'none' | 'tcp' | 'udp';
+const CONNECTIONS: readonly Connection[] = ['none', 'tcp', 'udp'];
+const connection = (value: number): Connection => CONNECTIONS[value] ?? 'none';
+
+/** TOX_MAX_CUSTOM_PACKET_SIZE: the largest lossless packet, first byte included. */
+export const MAX_LOSSLESS_PACKET_SIZE = 1373;
+/** toxcore accepts lossless custom packets whose first byte is 160..191. */
+export const LOSSLESS_PACKET_ID_MIN = 160;
+export const LOSSLESS_PACKET_ID_MAX = 191;
+/** TOX_MAX_FRIEND_REQUEST_LENGTH. */
+export const MAX_FRIEND_REQUEST_LENGTH = 1016;
+
+export interface ToxNodeOptions {
+  /** IPv6 (dual-stack) sockets. Default true. */
+  ipv6?: boolean;
+  /** UDP; when false, only TCP relays are used. Default true. */
+  udp?: boolean;
+  /**
+   * LAN discovery (broadcasts to 255.255.255.255 and ff02::1). Default false: broadcasts are
+   * traffic to other machines, so it must be asked for.
+   */
+  localDiscovery?: boolean;
+  /** UDP hole punching. Default true. */
+  holePunching?: boolean;
+  /** UDP port range to bind, first free port wins. Default 33445..33545. */
+  startPort?: number;
+  endPort?: number;
+  /** Run a TCP relay server on this port (0 = none). Default 0. */
+  tcpPort?: number;
+  /** toxcore save data (tox_get_savedata) to restore an identity and its friends. */
+  savedata?: Uint8Array;
+  /** Receives toxcore's own log lines (enables toxcore logging, which costs time). */
+  onToxcoreLog?: (entry: ToxcoreLogEntry) => void;
+}
+
+export interface ToxcoreLogEntry {
+  level: 'trace' | 'debug' | 'info' | 'warning' | 'error';
+  file: string;
+  line: number;
+  func: string;
+  message: string;
+}
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error'] as const;
+
+export interface FriendRequest {
+  /** The requester's public key, 64 upper-case hex characters. */
+  publicKey: string;
+  message: Uint8Array;
+}
+
+export type SendResult = { ok: true } | { ok: false; error: CustomPacketError };
+const SENT: SendResult = { ok: true };
+
+export type ToxNodeEvents = {
+  selfConnection: [status: Connection];
+  friendRequest: [request: FriendRequest];
+  friendConnection: [friendNumber: number, status: Connection];
+  losslessPacket: [friendNumber: number, data: Uint8Array];
+  /** After an iteration, when a send since the previous one was refused with SENDQ: try again. */
+  drain: [];
+  /** After every iteration (for code that polls toxcore state). */
+  iterate: [];
+};
+
+type PendingEvent = () => void;
+
+export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSink {
+  private readonly x: ToxcoreExports;
+  private readonly scheduler: IterationScheduler;
+  private tox: ToxPtr | 0;
+  private readonly id: number;
+  private readonly sendBuffer: BytePtr;
+  private readonly errBuffer: ErrPtr;
+  private readonly pending: PendingEvent[] = [];
+  private sendqRefused = false;
+  private closed = false;
+  private readonly onToxcoreLog: ((entry: ToxcoreLogEntry) => void) | undefined;
+
+  /** Creates a node: binds its sockets, then starts iterating. */
+  static async create(options: ToxNodeOptions = {}): Promise<ToxNode> {
+    const toxcore = await loadToxcore();
+    const ipv6 = options.ipv6 ?? true;
+    const udp = options.udp ?? true;
+    const startPort = options.startPort ?? 33445;
+    const endPort = options.endPort ?? Math.max(startPort, options.startPort === undefined ? 33545 : startPort);
+    validatePortRange(startPort, endPort);
+    const tcpPort = options.tcpPort ?? 0;
+    if (!Number.isInteger(tcpPort) || tcpPort < 0 || tcpPort > 65535) {
+      throw new ToxtunnelError('TOX_BAD_OPTION', `tcpPort ${tcpPort} is not a port (0..65535, 0 = no relay server)`);
+    }
+    const reservedUdp = udp ? await reserveUdp(ipv6, startPort, endPort) : undefined;
+    let reservedListener;
+    try {
+      reservedListener = tcpPort ? await reserveTcpListener(ipv6, tcpPort) : undefined;
+    } catch (error) {
+      reservedUdp?.socket.close();
+      throw error;
+    }
+    return new ToxNode(toxcore, options, { ipv6, udp, reservedUdp, reservedListener });
+  }
+
+  private constructor(
+    private readonly toxcore: ToxcoreModule,
+    options: ToxNodeOptions,
+    prepared: {
+      ipv6: boolean;
+      udp: boolean;
+      reservedUdp: Awaited<ReturnType<typeof reserveUdp>> | undefined;
+      reservedListener: Awaited<ReturnType<typeof reserveTcpListener>> | undefined;
+    },
+  ) {
+    super();
+    this.x = toxcore.exports;
+    this.onToxcoreLog = options.onToxcoreLog;
+    this.id = toxcore.register(this);
+    this.scheduler = new IterationScheduler(() => this.iterateOnce());
+    const udpPort = prepared.reservedUdp?.port ?? 0;
+    const tcpPort = prepared.reservedListener?.port ?? 0;
+    const savedata = options.savedata;
+    try {
+      this.tox = withScratch(this.x, (scratch) => {
+        const err = scratch.err();
+        const saved = savedata && savedata.length > 0 ? scratch.copyIn(savedata) : 0;
+        toxcore.sockets.offer(prepared.reservedUdp, prepared.reservedListener);
+        const tox = toxcore.callAs(this, () =>
+          this.x.tt_tox_new(
+            this.id,
+            prepared.ipv6 ? 1 : 0,
+            prepared.udp ? 1 : 0,
+            options.localDiscovery ? 1 : 0,
+            options.holePunching === false ? 0 : 1,
+            udpPort,
+            udpPort,
+            tcpPort,
+            saved,
+            savedata?.length ?? 0,
+            this.onToxcoreLog ? 1 : 0,
+            err,
+          ),
+        );
+        if (tox === 0) throw toxNewError(scratch.readErr(err), savedata?.length ?? 0);
+        return tox;
+      });
+    } catch (error) {
+      toxcore.unregister(this.id);
+      throw error;
+    } finally {
+      toxcore.sockets.withdrawOffers();
+    }
+    this.sendBuffer = this.x.malloc(MAX_LOSSLESS_PACKET_SIZE) as BytePtr;
+    this.errBuffer = this.x.malloc(4) as ErrPtr;
+    this.scheduler.start();
+  }
+
+  // --- identity -------------------------------------------------------------------------------
+
+  /** Our Tox ID (public key + nospam + checksum), what friends add. */
+  get address(): ToxId {
+    return toxIdFromBytes(this.readBytes(ADDRESS_SIZE, (out) => this.x.tox_self_get_address(this.ptr(), out)));
+  }
+
+  /** Our long-term public key, 64 hex characters. */
+  get publicKey(): string {
+    return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tox_self_get_public_key(this.ptr(), out)));
+  }
+
+  /** Our DHT public key (what others bootstrap to), 64 hex characters. */
+  get dhtId(): string {
+    return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tox_self_get_dht_id(this.ptr(), out)));
+  }
+
+  /** The UDP port toxcore is bound to, or undefined with UDP off. */
+  get udpPort(): number | undefined {
+    return this.portOf((err) => this.x.tox_self_get_udp_port(this.ptr(), err));
+  }
+
+  /** The port of our TCP relay server, or undefined when not running one. */
+  get tcpPort(): number | undefined {
+    return this.portOf((err) => this.x.tox_self_get_tcp_port(this.ptr(), err));
+  }
+
+  get connectionStatus(): Connection {
+    return connection(this.x.tox_self_get_connection_status(this.ptr()));
+  }
+
+  /** toxcore save data: identity (secret key!), nospam, friends. Treat as a secret. */
+  savedata(): Uint8Array {
+    const tox = this.ptr();
+    const size = this.x.tox_get_savedata_size(tox);
+    return this.readBytes(size, (out) => this.x.tox_get_savedata(tox, out));
+  }
+
+  // --- network --------------------------------------------------------------------------------
+
+  /** Adds a DHT bootstrap node. Names are resolved here; every address found is used. */
+  async bootstrap(host: string, port: number, publicKeyHex: string): Promise<void> {
+    await this.addNetworkNode('BOOTSTRAP', host, port, publicKeyHex, (h, k, e) => this.x.tox_bootstrap(this.ptr(), h, port, k, e));
+  }
+
+  /** Adds a TCP relay (needed to reach friends with UDP off). */
+  async addTcpRelay(host: string, port: number, publicKeyHex: string): Promise<void> {
+    await this.addNetworkNode('TCP_RELAY', host, port, publicKeyHex, (h, k, e) => this.x.tox_add_tcp_relay(this.ptr(), h, port, k, e));
+  }
+
+  private async addNetworkNode(
+    what: 'BOOTSTRAP' | 'TCP_RELAY',
+    host: string,
+    port: number,
+    publicKeyHex: string,
+    call: (host: BytePtr, key: BytePtr, err: ErrPtr) => number,
+  ): Promise<void> {
+    const key = parsePublicKey(publicKeyHex);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bootstrapError(3, what, host, port);
+    const addresses = isIP(host) ? [host] : await resolve(host);
+    this.ptr();
+    for (const address of addresses) {
+      withScratch(this.x, (scratch) => {
+        const err = scratch.err();
+        const ok = this.toxcore.callAs(this, () => call(scratch.cString(address), scratch.copyIn(key), err));
+        if (!ok) throw bootstrapError(scratch.readErr(err), what, host, port);
+      });
+    }
+    this.scheduler.wake();
+  }
+
+  // --- friends --------------------------------------------------------------------------------
+
+  /** Sends a friend request to a Tox ID; returns the new friend number. */
+  addFriend(toxId: string, message: string | Uint8Array): number {
+    const id = parseToxId(toxId);
+    const text = typeof message === 'string' ? new TextEncoder().encode(message) : message;
+    return withScratch(this.x, (scratch) => {
+      const err = scratch.err();
+      const friend = this.x.tox_friend_add(this.ptr(), scratch.copyIn(id.bytes), scratch.copyIn(text), text.length, err);
+      if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
+      this.scheduler.wake();
+      return friend >>> 0;
+    });
+  }
+
+  /** Adds a friend by public key without a request (accepting one, or a known peer). */
+  addFriendNoRequest(publicKeyHex: string): number {
+    const key = parsePublicKey(publicKeyHex);
+    return withScratch(this.x, (scratch) => {
+      const err = scratch.err();
+      const friend = this.x.tox_friend_add_norequest(this.ptr(), scratch.copyIn(key), err);
+      if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
+      this.scheduler.wake();
+      return friend >>> 0;
+    });
+  }
+
+  /** Removes a friend; false if there was no such friend. */
+  deleteFriend(friendNumber: number): boolean {
+    return withScratch(this.x, (scratch) => this.x.tox_friend_delete(this.ptr(), friendNumber, scratch.err()) !== 0);
+  }
+
+  /** The friend number of a public key, or undefined. */
+  friendByPublicKey(publicKeyHex: string): number | undefined {
+    const key = parsePublicKey(publicKeyHex);
+    return withScratch(this.x, (scratch) => {
+      const err = scratch.err();
+      const friend = this.x.tox_friend_by_public_key(this.ptr(), scratch.copyIn(key), err);
+      return scratch.readErr(err) === 0 ? friend >>> 0 : undefined;
+    });
+  }
+
+  /** A friend's public key (64 hex), or undefined if there is no such friend. */
+  friendPublicKey(friendNumber: number): string | undefined {
+    return withScratch(this.x, (scratch) => {
+      const out = scratch.bytes(PUBLIC_KEY_SIZE);
+      const ok = this.x.tox_friend_get_public_key(this.ptr(), friendNumber, out, scratch.err());
+      return ok ? toHex(scratch.copyOut(out, PUBLIC_KEY_SIZE)) : undefined;
+    });
+  }
+
+  friendConnectionStatus(friendNumber: number): Connection {
+    return withScratch(this.x, (scratch) =>
+      connection(this.x.tox_friend_get_connection_status(this.ptr(), friendNumber, scratch.err())),
+    );
+  }
+
+  /** All friend numbers. */
+  friends(): number[] {
+    const tox = this.ptr();
+    const count = this.x.tox_self_get_friend_list_size(tox);
+    const bytes = this.readBytes(count * 4, (out) => this.x.tox_self_get_friend_list(tox, out as number as never));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
+  }
+
+  /**
+   * Sends one lossless custom packet (byte 0 must be 160..191). SENDQ is the normal
+   * back-pressure answer: keep the data and try again after 'drain'.
+   */
+  sendLossless(friendNumber: number, packet: Uint8Array): SendResult {
+    const tox = this.ptr();
+    if (packet.length > MAX_LOSSLESS_PACKET_SIZE) return { ok: false, error: 'TOO_LONG' };
+    new Uint8Array(this.x.memory.buffer).set(packet, this.sendBuffer);
+    const ok = this.x.tox_friend_send_lossless_packet(tox, friendNumber, this.sendBuffer, packet.length, this.errBuffer);
+    if (ok) {
+      this.scheduler.wake();
+      return SENT;
+    }
+    const code = new DataView(this.x.memory.buffer).getInt32(this.errBuffer, true);
+    const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
+    if (error === 'SENDQ') this.sendqRefused = true;
+    return { ok: false, error };
+  }
+
+  // --- iteration ------------------------------------------------------------------------------
+
+  /** SocketOwner: a socket of ours has data or room. */
+  wake(): void {
+    this.scheduler.wake();
+  }
+
+  private iterateOnce(): number {
+    if (this.closed || this.tox === 0) return 1000;
+    const tox = this.tox;
+    this.toxcore.callAs(this, () => this.x.tt_tox_iterate(tox, this.id));
+    this.dispatchPending();
+    if (this.closed) return 1000;
+    if (this.sendqRefused) {
+      this.sendqRefused = false;
+      this.emit('drain');
+    }
+    this.emit('iterate');
+    return this.closed ? 1000 : this.x.tox_iteration_interval(tox);
+  }
+
+  private dispatchPending(): void {
+    // Events queued during tox_iterate; a listener may close the node, which stops the rest.
+    for (let i = 0; i < this.pending.length && !this.closed; i++) this.pending[i]!();
+    this.pending.length = 0;
+  }
+
+  onSelfConnection(status: number): void {
+    this.pending.push(() => this.emit('selfConnection', connection(status)));
+  }
+
+  onFriendRequest(publicKey: Uint8Array, message: Uint8Array): void {
+    this.pending.push(() => this.emit('friendRequest', { publicKey: toHex(publicKey), message }));
+  }
+
+  onFriendConnection(friendNumber: number, status: number): void {
+    this.pending.push(() => this.emit('friendConnection', friendNumber, connection(status)));
+  }
+
+  onFriendLosslessPacket(friendNumber: number, data: Uint8Array): void {
+    this.pending.push(() => this.emit('losslessPacket', friendNumber, data));
+  }
+
+  onLog(level: number, file: string, line: number, func: string, message: string): void {
+    this.onToxcoreLog?.({ level: LOG_LEVELS[level] ?? 'error', file, line, func, message });
+  }
+
+  // --- lifetime -------------------------------------------------------------------------------
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops iterating, kills the toxcore instance and closes its sockets. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.scheduler.stop();
+    const tox = this.tox;
+    this.tox = 0;
+    if (tox !== 0) this.toxcore.callAs(this, () => this.x.tox_kill(tox));
+    this.x.free(this.sendBuffer);
+    this.x.free(this.errBuffer);
+    this.toxcore.unregister(this.id);
+    this.pending.length = 0;
+    this.removeAllListeners();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private ptr(): ToxPtr {
+    if (this.tox === 0) throw new ToxtunnelError('TOX_NODE_CLOSED', 'this Tox node was closed');
+    return this.tox;
+  }
+
+  private readBytes(length: number, fill: (out: BytePtr) => void): Uint8Array {
+    return withScratch(this.x, (scratch) => {
+      const out = scratch.bytes(length);
+      fill(out);
+      return scratch.copyOut(out, length);
+    });
+  }
+
+  private portOf(call: (err: ErrPtr) => number): number | undefined {
+    return withScratch(this.x, (scratch) => {
+      const err = scratch.err();
+      const port = call(err);
+      return scratch.readErr(err) === 0 ? port : undefined;
+    });
+  }
+}
+
+function validatePortRange(startPort: number, endPort: number): void {
+  const ok = (p: number) => Number.isInteger(p) && p >= 1 && p <= 65535;
+  if (!ok(startPort) || !ok(endPort) || endPort < startPort) {
+    throw new ToxtunnelError(
+      'TOX_BAD_OPTION',
+      `bad UDP port range ${startPort}..${endPort}: ports must be 1..65535 and start <= end`,
+      { startPort, endPort },
+    );
+  }
+}
+
+async function resolve(host: string): Promise<string[]> {
+  try {
+    const found = await lookup(host, { all: true });
+    return [...new Set(found.map((a) => a.address))];
+  } catch (error) {
+    throw new ToxtunnelError('TOX_HOST_UNRESOLVED', `cannot resolve ${JSON.stringify(host)}: ${(error as Error).message}`, { host }, { cause: error });
+  }
+}
