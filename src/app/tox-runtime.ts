@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * What the server and the client share: a Tox node made from the options (identity loaded
+ * from and saved to data_dir), bootstrapped, with one FriendSession per friend fed by the
+ * node's events, and the status lines people look for in the log.
+ */
+import { ToxtunnelError } from '../errors.ts';
+import { type Connection, ToxNode } from '../tox/tox-node.ts';
+import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
+import { loadSavedata, writeSavedata } from './identity.ts';
+import type { Logger } from './logger.ts';
+
+export interface BootstrapNode {
+  host: string;
+  port: number;
+  publicKey: string;
+  /** TCP relay ports of that node (added as relays), if any. */
+  tcpPorts?: number[];
+}
+
+export interface NetworkOptions {
+  dataDir: string;
+  udp: boolean;
+  ipv6: boolean;
+  /** Our own TCP relay port (0 = none). */
+  tcpPort: number;
+  /** LAN discovery broadcasts (bootstrap_mode: lan). */
+  localDiscovery: boolean;
+  bootstrapNodes: BootstrapNode[];
+  startPort?: number;
+  endPort?: number;
+}
+
+const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
+
+export class ToxRuntime {
+  readonly sessions = new Map<number, FriendSession>();
+  private stopped = false;
+
+  private constructor(
+    readonly node: ToxNode,
+    private readonly options: NetworkOptions,
+    private readonly log: Logger,
+    private readonly handlers: SessionHandlers,
+  ) {
+    node.on('selfConnection', (status) =>
+      status === 'none' ? log.warn('Tox network: offline') : log.info(`Tox network: ${STATUS_TEXT[status]}`),
+    );
+    node.on('friendConnection', (friend, status) => this.onFriendConnection(friend, status));
+    node.on('losslessPacket', (friend, data) => this.session(friend).receive(data));
+    node.on('drain', () => {
+      for (const session of this.sessions.values()) session.link.flush();
+    });
+  }
+
+  static async start(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
+    const savedata = loadSavedata(options.dataDir);
+    const node = await ToxNode.create({
+      udp: options.udp,
+      ipv6: options.ipv6,
+      tcpPort: options.tcpPort,
+      localDiscovery: options.localDiscovery,
+      startPort: options.startPort,
+      endPort: options.endPort,
+      savedata,
+    });
+    const runtime = new ToxRuntime(node, options, log, handlers);
+    if (!savedata) {
+      runtime.save();
+      log.info(`created a new Tox identity in ${options.dataDir}`);
+    }
+    await runtime.bootstrap();
+    return runtime;
+  }
+
+  private async bootstrap(): Promise<void> {
+    if (this.options.bootstrapNodes.length === 0 && !this.options.localDiscovery) {
+      this.log.warn('no bootstrap nodes and LAN discovery off: this node can only be reached by nodes that bootstrap to it');
+    }
+    let usable = 0;
+    for (const entry of this.options.bootstrapNodes) {
+      try {
+        await this.node.bootstrap(entry.host, entry.port, entry.publicKey);
+        for (const tcpPort of entry.tcpPorts ?? []) await this.node.addTcpRelay(entry.host, tcpPort, entry.publicKey);
+        if (!this.options.udp) await this.node.addTcpRelay(entry.host, entry.tcpPorts?.[0] ?? entry.port, entry.publicKey);
+        usable++;
+      } catch (error) {
+        this.log.warn(`bootstrap node ${entry.host}:${entry.port} skipped: ${(error as Error).message}`);
+      }
+    }
+    if (this.options.bootstrapNodes.length > 0 && usable === 0) {
+      throw new ToxtunnelError('BOOTSTRAP_NONE_USABLE', 'none of the bootstrap nodes could be used (see the warnings above)');
+    }
+  }
+
+  /** The session of a friend (made on first use). */
+  session(friendNumber: number): FriendSession {
+    let session = this.sessions.get(friendNumber);
+    if (!session) {
+      const publicKey = this.node.friendPublicKey(friendNumber) ?? '';
+      session = new FriendSession(this.node, friendNumber, publicKey, this.handlers);
+      this.sessions.set(friendNumber, session);
+    }
+    return session;
+  }
+
+  private onFriendConnection(friend: number, status: Connection): void {
+    const key = this.node.friendPublicKey(friend) ?? '?';
+    this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (friend ${friend}, ${key.slice(0, 8)}…)`);
+    if (status === 'none') this.sessions.get(friend)?.closeAll('the friend went offline');
+  }
+
+  /** Removes a friend and fails its tunnels. */
+  removeFriend(friend: number, reason: string): void {
+    this.sessions.get(friend)?.closeAll(reason);
+    this.sessions.delete(friend);
+    this.node.deleteFriend(friend);
+    this.save();
+  }
+
+  /** Writes the identity and friend list (atomically, 0600). */
+  save(): void {
+    writeSavedata(this.options.dataDir, this.node.savedata());
+  }
+
+  stop(reason = 'shutting down'): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const session of this.sessions.values()) session.closeAll(reason);
+    try {
+      this.save();
+    } catch (error) {
+      this.log.error((error as Error).message);
+    }
+    this.node.close();
+  }
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * The toxtunnel command line (flags as the C++ toxtunnel has them):
+ *
+ *   toxtunnel -m server [-c server.yaml] [-d DIR] [-l LEVEL] [-p TCP_PORT]
+ *   toxtunnel -m client --server-id ID -L 2222:127.0.0.1:22 [-L …]
+ *   toxtunnel -m client --server-id ID --pipe 127.0.0.1:22        (ssh ProxyCommand)
+ *   toxtunnel print-id [-d DIR] [--qr] [--color]
+ *
+ * A thin shell: each command turns flags into a resolved config and calls the library.
+ * Every failure is one clear line (never a stack trace) and a non-zero exit code.
+ */
+import { cac } from 'cac';
+import { isToxtunnelError } from '../errors.ts';
+import { printId } from './print-id.ts';
+import { run, type RunFlags } from './run.ts';
+
+declare const __TOXTUNNEL_VERSION__: string | undefined;
+export const VERSION = typeof __TOXTUNNEL_VERSION__ === 'string' ? __TOXTUNNEL_VERSION__ : 'dev';
+
+/** Exit codes: 1 runtime failure, 2 bad usage or configuration. */
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+function fail(error: unknown): never {
+  if (isToxtunnelError(error)) {
+    process.stderr.write(`toxtunnel: error: ${error.message}\n`);
+    process.exit(error.code.startsWith('CONFIG_') || error.code.startsWith('CLI_') || error.code.endsWith('_INVALID') ? EXIT_USAGE : EXIT_FAILURE);
+  }
+  if (error instanceof Error && error.name === 'CACError') {
+    process.stderr.write(`toxtunnel: error: ${error.message} (see toxtunnel --help)\n`);
+    process.exit(EXIT_USAGE);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`toxtunnel: unexpected error: ${message}\n(this is a bug; run with TOXTUNNEL_DEBUG=1 for details)\n`);
+  if (process.env.TOXTUNNEL_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  process.exit(EXIT_FAILURE);
+}
+
+const cli = cac('toxtunnel');
+cli
+  .option('-m, --mode <mode>', 'server or client')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('-d, --data-dir <dir>', 'where tox_save.dat (the identity) lives')
+  .option('-l, --log-level <level>', 'error, warn, info, debug or trace')
+  .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)')
+  .option('--server-id <id>', 'client: the server\'s Tox ID (76 hex characters)')
+  .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)')
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)');
+
+cli
+  .command('print-id', 'print this machine\'s Tox ID (creating the identity if there is none)')
+  .option('-d, --data-dir <dir>', 'data directory')
+  .option('--qr', 'also print the ID as a QR code')
+  .option('--color', 'colour the QR code (white on black)')
+  .action((flags: { dataDir?: string; qr?: boolean; color?: boolean }) => printId(flags).catch(fail));
+
+cli.command('[...args]', 'run the server or the client').action((args: string[], flags: RunFlags) => {
+  if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
+  return run(flags).catch(fail);
+});
+
+cli.help();
+cli.version(VERSION, '-v, --version');
+
+try {
+  cli.parse(process.argv, { run: false });
+  await cli.runMatchedCommand();
+} catch (error) {
+  fail(error);
+}

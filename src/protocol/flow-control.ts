@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Flow control of the base protocol, per tunnel and direction (PROTOCOL.md "Flow control"),
+ * and tunnel id allocation. Pure arithmetic; the tunnel decides what to pause.
+ */
+
+/** At most this much TUNNEL_DATA payload may be un-acknowledged. */
+export const SEND_WINDOW_BYTES = 256 * 1024;
+/** The receiver acknowledges once this much payload has been delivered since its last ACK. */
+export const ACK_THRESHOLD_BYTES = 16 * 1024;
+
+/**
+ * The sender's view: payload bytes sent and not yet acknowledged. A full window means stop
+ * reading the source, never drop. The peer acknowledges in 16 KiB steps and a remainder
+ * below that may never be acknowledged, so the window need not drain to zero.
+ */
+export class SendWindow {
+  private inFlight = 0;
+
+  constructor(readonly size = SEND_WINDOW_BYTES) {}
+
+  available(): number {
+    return Math.max(0, this.size - this.inFlight);
+  }
+
+  get unacknowledged(): number {
+    return this.inFlight;
+  }
+
+  onSent(bytes: number): void {
+    this.inFlight += bytes;
+  }
+
+  /** bytes_acked is incremental; the count saturates at 0 (a peer may over-acknowledge). */
+  onAck(bytes: number): void {
+    if (!Number.isFinite(bytes) || bytes <= 0) return;
+    this.inFlight = Math.max(0, this.inFlight - bytes);
+  }
+}
+
+/** The receiver's view: bytes delivered to the local stream since the last ACK. */
+export class AckCounter {
+  private count = 0;
+
+  constructor(readonly threshold = ACK_THRESHOLD_BYTES) {}
+
+  /** Counts delivered bytes; returns the ACK value to send when one is due, and resets. */
+  delivered(bytes: number): number | undefined {
+    this.count += bytes;
+    if (this.count < this.threshold) return undefined;
+    const ack = this.count;
+    this.count = 0;
+    return ack;
+  }
+}
+
+/**
+ * Tunnel ids of one friend: 1..65535 (0 is PING/PONG), handed out incrementing and
+ * wrapping, skipping ids still in use.
+ */
+export class TunnelIdAllocator {
+  private readonly inUse = new Set<number>();
+  private next = 1;
+
+  allocate(): number | undefined {
+    if (this.inUse.size >= 0xffff) return undefined;
+    for (;;) {
+      const id = this.next;
+      this.next = id === 0xffff ? 1 : id + 1;
+      if (!this.inUse.has(id)) {
+        this.inUse.add(id);
+        return id;
+      }
+    }
+  }
+
+  release(id: number): void {
+    this.inUse.delete(id);
+  }
+
+  get size(): number {
+    return this.inUse.size;
+  }
+}

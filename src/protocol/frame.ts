@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * toxtunnel frames (base protocol v1, ../shared/PROTOCOL.md; docs/protocol.md).
+ *
+ * Transport: one frame per Tox lossless custom packet; byte 0 of the packet is the packet id
+ * 0xA0 (toxcore accepts lossless custom packets whose first byte is 160..191); the frame
+ * starts at byte 1. All integers big-endian.
+ *
+ *   offset 0  type        1 byte
+ *   offset 1  tunnel_id   2 bytes
+ *   offset 3  length      2 bytes (payload bytes)
+ *   offset 5  payload     `length` bytes
+ *
+ * decodePacket never throws on peer input and never allocates from a length the peer chose:
+ * payloads are views into the received packet, bounded by what actually arrived.
+ */
+import { ToxtunnelError } from '../errors.ts';
+
+/** Packet id of every toxtunnel packet (byte 0). */
+export const PACKET_ID = 0xa0;
+/** TOX_MAX_CUSTOM_PACKET_SIZE. */
+export const MAX_PACKET_SIZE = 1373;
+export const HEADER_SIZE = 5;
+/** 1373 - 1 (packet id) - 5 (header): the largest TUNNEL_DATA payload. */
+export const MAX_DATA_PAYLOAD = MAX_PACKET_SIZE - 1 - HEADER_SIZE;
+export const MAX_HOST_LENGTH = 255;
+
+export const FrameType = {
+  OPEN: 0x01,
+  DATA: 0x02,
+  CLOSE: 0x03,
+  ACK: 0x04,
+  ERROR: 0x05,
+  PING: 0x10,
+  PONG: 0x11,
+  // 0x20..0x3F: reserved for our negotiated extensions (docs/protocol.md, "Extensions").
+} as const;
+
+/** TUNNEL_ERROR codes; each is overloaded in the existing implementation. */
+export const ErrorCode = {
+  /** "Access denied" / "Tunnel not found" (DATA for an unknown id). */
+  ACCESS_DENIED_OR_NOT_FOUND: 1,
+  /** "DNS resolution failed: …" / "Tunnel ID in use". */
+  DNS_FAILED_OR_ID_IN_USE: 2,
+  /** "TCP connect failed: …" / "Tunnel limit exceeded". */
+  CONNECT_FAILED_OR_LIMIT: 3,
+} as const;
+
+export type Frame =
+  | { kind: 'open'; tunnelId: number; host: string; port: number }
+  | { kind: 'data'; tunnelId: number; payload: Uint8Array }
+  | { kind: 'close'; tunnelId: number }
+  | { kind: 'ack'; tunnelId: number; bytesAcked: number }
+  | { kind: 'error'; tunnelId: number; code: number; description: string }
+  | { kind: 'ping' }
+  | { kind: 'pong' };
+
+export type DecodeResult =
+  | { ok: true; frame: Frame }
+  | {
+      ok: false;
+      /** drop: ignore silently (not ours, or maybe a newer peer's); reject: answer with ERROR. */
+      action: 'drop' | 'reject';
+      tunnelId: number;
+      reason: string;
+    };
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Lenient = new TextDecoder('utf-8');
+
+function invalid(message: string): never {
+  throw new ToxtunnelError('FRAME_INVALID', `cannot encode frame: ${message}`);
+}
+
+/** Encodes a frame as a whole Tox packet (0xA0 first). Throws FRAME_INVALID for bad frames. */
+export function encodePacket(frame: Frame): Uint8Array {
+  switch (frame.kind) {
+    case 'open': {
+      const host = utf8.encode(frame.host);
+      if (host.length < 1 || host.length > MAX_HOST_LENGTH) invalid(`host must be 1..${MAX_HOST_LENGTH} bytes`);
+      if (!isPort(frame.port)) invalid(`port ${frame.port} is not 1..65535`);
+      const payload = new Uint8Array(1 + host.length + 2);
+      payload[0] = host.length;
+      payload.set(host, 1);
+      new DataView(payload.buffer).setUint16(1 + host.length, frame.port);
+      return packet(FrameType.OPEN, frame.tunnelId, payload);
+    }
+    case 'data':
+      if (frame.payload.length < 1 || frame.payload.length > MAX_DATA_PAYLOAD) invalid(`DATA payload must be 1..${MAX_DATA_PAYLOAD} bytes`);
+      return packet(FrameType.DATA, frame.tunnelId, frame.payload);
+    case 'close':
+      return packet(FrameType.CLOSE, frame.tunnelId, new Uint8Array(0));
+    case 'ack': {
+      const payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(0, frame.bytesAcked >>> 0);
+      return packet(FrameType.ACK, frame.tunnelId, payload);
+    }
+    case 'error': {
+      const text = utf8.encode(frame.description).subarray(0, MAX_PACKET_SIZE - 1 - HEADER_SIZE - 1);
+      const payload = new Uint8Array(1 + text.length);
+      payload[0] = frame.code;
+      payload.set(text, 1);
+      return packet(FrameType.ERROR, frame.tunnelId, payload);
+    }
+    case 'ping':
+      return packet(FrameType.PING, 0, new Uint8Array(0));
+    case 'pong':
+      return packet(FrameType.PONG, 0, new Uint8Array(0));
+  }
+}
+
+function packet(type: number, tunnelId: number, payload: Uint8Array): Uint8Array {
+  if (!Number.isInteger(tunnelId) || tunnelId < 0 || tunnelId > 0xffff) invalid(`tunnel id ${tunnelId} is not 0..65535`);
+  const out = new Uint8Array(1 + HEADER_SIZE + payload.length);
+  const view = new DataView(out.buffer);
+  out[0] = PACKET_ID;
+  out[1] = type;
+  view.setUint16(2, tunnelId);
+  view.setUint16(4, payload.length);
+  out.set(payload, 1 + HEADER_SIZE);
+  return out;
+}
+
+const isPort = (port: number) => Number.isInteger(port) && port >= 1 && port <= 65535;
+
+/** Decodes one received packet. Never throws. */
+export function decodePacket(packet: Uint8Array): DecodeResult {
+  // Be strict: not 0xA0, or shorter than packet id + header: not ours, drop.
+  if (packet.length < 1 + HEADER_SIZE) return { ok: false, action: 'drop', tunnelId: 0, reason: `packet of ${packet.length} bytes is shorter than a frame header` };
+  if (packet[0] !== PACKET_ID) return { ok: false, action: 'drop', tunnelId: 0, reason: `packet id ${packet[0]} is not 0xA0` };
+  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+  const type = packet[1]!;
+  const tunnelId = view.getUint16(2);
+  const length = view.getUint16(4);
+  const available = packet.length - 1 - HEADER_SIZE;
+  const reject = (reason: string): DecodeResult => ({ ok: false, action: tunnelId === 0 ? 'drop' : 'reject', tunnelId, reason });
+  if (length > available) return reject(`length ${length} exceeds the ${available} payload bytes present`);
+  // Trailing bytes after 5 + length are ignored, as the existing implementation does.
+  const payload = packet.subarray(1 + HEADER_SIZE, 1 + HEADER_SIZE + length);
+  switch (type) {
+    case FrameType.OPEN: {
+      if (tunnelId === 0) return reject('OPEN on tunnel 0 (reserved for PING/PONG)');
+      if (payload.length < 1) return reject('OPEN without a host length');
+      const hostLength = payload[0]!;
+      if (hostLength < 1) return reject('OPEN with an empty host');
+      if (1 + hostLength + 2 > payload.length) return reject(`OPEN host length ${hostLength} overruns the payload`);
+      const hostBytes = payload.subarray(1, 1 + hostLength);
+      if (hostBytes.some((b) => b < 0x20 || b === 0x7f)) return reject('OPEN host contains NUL or control bytes');
+      let host: string;
+      try {
+        host = utf8Strict.decode(hostBytes);
+      } catch {
+        return reject('OPEN host is not UTF-8');
+      }
+      const port = new DataView(payload.buffer, payload.byteOffset + 1 + hostLength, 2).getUint16(0);
+      if (port === 0) return reject('OPEN to port 0');
+      return { ok: true, frame: { kind: 'open', tunnelId, host, port } };
+    }
+    case FrameType.DATA:
+      if (tunnelId === 0) return reject('DATA on tunnel 0');
+      if (payload.length === 0) return reject('DATA without payload');
+      if (payload.length > MAX_DATA_PAYLOAD) return reject(`DATA payload of ${payload.length} bytes exceeds ${MAX_DATA_PAYLOAD}`);
+      return { ok: true, frame: { kind: 'data', tunnelId, payload } };
+    case FrameType.CLOSE:
+      return { ok: true, frame: { kind: 'close', tunnelId } };
+    case FrameType.ACK:
+      if (payload.length !== 4) return reject(`ACK payload of ${payload.length} bytes, expected 4`);
+      return { ok: true, frame: { kind: 'ack', tunnelId, bytesAcked: view.getUint32(1 + HEADER_SIZE) } };
+    case FrameType.ERROR: {
+      if (payload.length < 1) return reject('ERROR without a code');
+      const description = utf8Lenient.decode(payload.subarray(1)).replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+      return { ok: true, frame: { kind: 'error', tunnelId, code: payload[0]!, description } };
+    }
+    case FrameType.PING:
+      return { ok: true, frame: { kind: 'ping' } };
+    case FrameType.PONG:
+      return { ok: true, frame: { kind: 'pong' } };
+    default:
+      // Unknown types may come from a newer peer: drop (the existing implementation warns).
+      return { ok: false, action: 'drop', tunnelId, reason: `unknown frame type 0x${type.toString(16).padStart(2, '0')}` };
+  }
+}

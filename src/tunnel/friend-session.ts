@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Everything toxtunnel does with one friend: its link (ordered packets with SENDQ
+ * back-pressure), its tunnels by id, and the dispatch of the frames it sends us.
+ *
+ * Tolerant where the protocol says so: a duplicate CLOSE, a CLOSE or ACK for an unknown id,
+ * DATA racing a CLOSE (for an id closed a moment ago) are ignored. DATA for an id never seen
+ * is answered with ERROR 1 "Tunnel not found", as the existing implementation does. Frames
+ * that fail validation are counted and dropped, or rejected with an ERROR, never acted on.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { type Frame, decodePacket, encodePacket, ErrorCode } from '../protocol/frame.ts';
+import type { ToxNode } from '../tox/tox-node.ts';
+import { FriendLink } from './friend-link.ts';
+import { Tunnel } from './tunnel.ts';
+
+/** Ids closed recently enough that late frames for them are ignored, not answered. */
+const RECENTLY_CLOSED_LIMIT = 1024;
+
+export interface OpenRequest {
+  tunnelId: number;
+  host: string;
+  port: number;
+}
+
+export interface SessionHandlers {
+  /** A TUNNEL_OPEN arrived (server side); undefined means OPEN is not accepted here. */
+  open?(session: FriendSession, request: OpenRequest): void;
+  /** A tunnel finished; `error` is the reason if it failed (peer ERROR text, timeout, …). */
+  tunnelClosed(session: FriendSession, tunnel: Tunnel, error: string | undefined): void;
+  /** A frame was dropped or rejected (for stats and debug logs). */
+  badFrame?(session: FriendSession, reason: string): void;
+}
+
+export class FriendSession {
+  readonly link: FriendLink;
+  readonly tunnels = new Map<number, Tunnel>();
+  private readonly recentlyClosed = new Set<number>();
+  /** OPEN requests being handled (server: connecting to the target). */
+  readonly pendingOpens = new Set<number>();
+  droppedFrames = 0;
+
+  constructor(
+    node: ToxNode,
+    readonly friendNumber: number,
+    readonly publicKey: string,
+    private readonly handlers: SessionHandlers,
+  ) {
+    this.link = new FriendLink(node, friendNumber);
+  }
+
+  /** Number of tunnels open or being opened (the per-friend limit counts these). */
+  get activeCount(): number {
+    return this.tunnels.size + this.pendingOpens.size;
+  }
+
+  isInUse(id: number): boolean {
+    return this.tunnels.has(id) || this.pendingOpens.has(id);
+  }
+
+  send(frame: Frame): void {
+    this.link.send(encodePacket(frame));
+  }
+
+  sendError(tunnelId: number, code: number, description: string): void {
+    this.send({ kind: 'error', tunnelId, code, description });
+  }
+
+  addTunnel(id: number, input: Readable, output: Writable, state: 'opening' | 'open'): Tunnel {
+    this.recentlyClosed.delete(id);
+    const tunnel = new Tunnel(id, input, output, this.link, {
+      closed: (t, error) => {
+        if (this.tunnels.get(t.id) === t) this.tunnels.delete(t.id);
+        this.rememberClosed(t.id);
+        this.handlers.tunnelClosed(this, t, error);
+      },
+    }, state);
+    this.tunnels.set(id, tunnel);
+    return tunnel;
+  }
+
+  /** One lossless packet from this friend. */
+  receive(packet: Uint8Array): void {
+    const decoded = decodePacket(packet);
+    if (!decoded.ok) {
+      this.droppedFrames++;
+      this.handlers.badFrame?.(this, decoded.reason);
+      if (decoded.action === 'reject' && decoded.tunnelId !== 0) {
+        this.sendError(decoded.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `Malformed frame: ${decoded.reason}`);
+      }
+      return;
+    }
+    this.dispatch(decoded.frame);
+  }
+
+  private dispatch(frame: Frame): void {
+    switch (frame.kind) {
+      case 'ping':
+        this.send({ kind: 'pong' });
+        return;
+      case 'pong':
+        return;
+      case 'open':
+        if (!this.handlers.open) {
+          this.sendError(frame.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied');
+          return;
+        }
+        this.handlers.open(this, { tunnelId: frame.tunnelId, host: frame.host, port: frame.port });
+        return;
+      case 'data': {
+        const tunnel = this.tunnels.get(frame.tunnelId);
+        if (tunnel) tunnel.receiveData(frame.payload);
+        else if (!this.recentlyClosed.has(frame.tunnelId) && !this.pendingOpens.has(frame.tunnelId)) {
+          this.sendError(frame.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Tunnel not found');
+        }
+        return;
+      }
+      case 'ack':
+        this.tunnels.get(frame.tunnelId)?.receiveAck(frame.bytesAcked);
+        return;
+      case 'close':
+        this.tunnels.get(frame.tunnelId)?.receiveClose();
+        this.pendingOpens.delete(frame.tunnelId);
+        return;
+      case 'error':
+        this.tunnels.get(frame.tunnelId)?.fail(frame.description || `error code ${frame.code}`);
+        return;
+    }
+  }
+
+  /** The friend went offline or is being removed: every tunnel fails. */
+  closeAll(reason: string): void {
+    this.link.clear();
+    for (const tunnel of [...this.tunnels.values()]) tunnel.fail(reason);
+    this.pendingOpens.clear();
+  }
+
+  private rememberClosed(id: number): void {
+    this.recentlyClosed.add(id);
+    if (this.recentlyClosed.size > RECENTLY_CLOSED_LIMIT) {
+      const oldest = this.recentlyClosed.values().next().value;
+      if (oldest !== undefined) this.recentlyClosed.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * One tunnel: a byte stream (a TCP socket, or stdin/stdout in pipe mode) carried as
+ * TUNNEL_DATA frames over a friend link, with the protocol's flow control:
+ *
+ * - sending: at most 256 KiB of DATA payload un-acknowledged. A full window, or a congested
+ *   friend link, pauses reading from the stream — bytes wait in the stream, never dropped;
+ * - receiving: bytes count as delivered once the stream has flushed them (the write
+ *   callback), and every 16 KiB delivered is acknowledged. A slow writer therefore stops the
+ *   ACKs, which stops the peer's sender: back-pressure end to end, one tunnel at a time;
+ * - closing: stream EOF or error sends TUNNEL_CLOSE; a TUNNEL_CLOSE from the peer ends the
+ *   stream after everything received has been written.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { type Frame, encodePacket, MAX_DATA_PAYLOAD } from '../protocol/frame.ts';
+import { AckCounter, SendWindow } from '../protocol/flow-control.ts';
+import type { FriendLink } from './friend-link.ts';
+
+export type TunnelState = 'opening' | 'open' | 'closing' | 'closed';
+
+export interface TunnelStats {
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface TunnelEvents {
+  /** The tunnel is finished (either side closed it, or it failed); `error` if it failed. */
+  closed(tunnel: Tunnel, error: string | undefined): void;
+}
+
+/** How long a locally closed tunnel waits for the peer's CLOSE before ending the stream. */
+const CLOSE_LINGER_MS = 5000;
+
+export class Tunnel {
+  state: TunnelState;
+  readonly stats: TunnelStats = { bytesIn: 0, bytesOut: 0 };
+  private readonly window = new SendWindow();
+  private readonly acks = new AckCounter();
+  private pendingOut: Uint8Array[] = [];
+  private inputEnded = false;
+  private closeSent = false;
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopWatchingLink: () => void;
+
+  constructor(
+    readonly id: number,
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly link: FriendLink,
+    private readonly events: TunnelEvents,
+    initialState: 'opening' | 'open',
+  ) {
+    this.state = initialState;
+    this.stopWatchingLink = link.onWritable(() => this.pump());
+    input.pause();
+    input.on('data', (chunk: Uint8Array) => {
+      this.pendingOut.push(chunk);
+      this.pump();
+    });
+    input.on('end', () => {
+      this.inputEnded = true;
+      this.pump();
+    });
+    input.on('error', (error: Error) => this.fail(`local stream error: ${error.message}`, true));
+    if (output !== (input as unknown)) output.on('error', (error: Error) => this.fail(`local stream error: ${error.message}`, true));
+    input.on('close', () => {
+      // A socket destroyed under us (reset) counts as an end of input.
+      if (!this.inputEnded && this.state !== 'closed') {
+        this.inputEnded = true;
+        this.pump();
+      }
+    });
+    if (initialState === 'open') input.resume();
+  }
+
+  /** The peer confirmed the OPEN (ACK 0): start carrying data. */
+  confirm(): void {
+    if (this.state !== 'opening') return;
+    this.state = 'open';
+    this.pump();
+  }
+
+  /** DATA from the peer. */
+  receiveData(payload: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.stats.bytesIn += payload.length;
+    this.output.write(payload, (error) => {
+      if (error || this.state === 'closed') return;
+      const ack = this.acks.delivered(payload.length);
+      if (ack !== undefined) this.sendFrame({ kind: 'ack', tunnelId: this.id, bytesAcked: ack });
+    });
+  }
+
+  /** ACK from the peer (incremental count of payload bytes it delivered). */
+  receiveAck(bytes: number): void {
+    if (this.state === 'opening' && bytes === 0) {
+      this.confirm();
+      return;
+    }
+    this.window.onAck(bytes);
+    this.pump();
+  }
+
+  /** CLOSE from the peer: write out what we have, then end the stream. */
+  receiveClose(): void {
+    if (this.state === 'closed') return;
+    if (!this.closeSent) {
+      this.closeSent = true;
+      this.sendFrame({ kind: 'close', tunnelId: this.id });
+    }
+    this.finish(undefined);
+  }
+
+  /** ERROR from the peer, a timeout, or a local failure. */
+  fail(message: string, notifyPeer = false): void {
+    if (this.state === 'closed') return;
+    if (notifyPeer && !this.closeSent) {
+      this.closeSent = true;
+      this.sendFrame({ kind: 'close', tunnelId: this.id });
+    }
+    this.state = 'closed';
+    this.cleanup();
+    this.input.destroy();
+    if (this.output !== (this.input as unknown)) this.output.destroy();
+    this.events.closed(this, message);
+  }
+
+  /** Moves pending input into DATA frames while the window and the link allow. */
+  private pump(): void {
+    if (this.state !== 'open' && this.state !== 'closing') return;
+    while (this.pendingOut.length > 0 && !this.link.congested) {
+      const room = Math.min(this.window.available(), MAX_DATA_PAYLOAD);
+      if (room <= 0) break;
+      const chunk = this.pendingOut[0]!;
+      const take = Math.min(room, chunk.length);
+      const payload = chunk.subarray(0, take);
+      if (take === chunk.length) this.pendingOut.shift();
+      else this.pendingOut[0] = chunk.subarray(take);
+      this.window.onSent(take);
+      this.stats.bytesOut += take;
+      this.sendFrame({ kind: 'data', tunnelId: this.id, payload });
+    }
+    if (this.pendingOut.length > 0) {
+      this.input.pause();
+    } else if (this.inputEnded) {
+      this.closeLocally();
+    } else if (this.state === 'open') {
+      this.input.resume();
+    }
+  }
+
+  /** Our input ended and is fully sent: tell the peer, then wait for its CLOSE (bounded). */
+  private closeLocally(): void {
+    if (this.closeSent) return;
+    this.closeSent = true;
+    this.state = 'closing';
+    this.sendFrame({ kind: 'close', tunnelId: this.id });
+    this.lingerTimer = setTimeout(() => this.finish(undefined), CLOSE_LINGER_MS);
+  }
+
+  private finish(error: string | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.cleanup();
+    // end() after the writes already queued: everything received is flushed first.
+    this.output.end(() => {
+      if (this.input !== (this.output as unknown)) this.input.destroy();
+      else (this.input as Readable).destroy();
+    });
+    this.events.closed(this, error);
+  }
+
+  private cleanup(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.stopWatchingLink();
+    this.pendingOut = [];
+  }
+
+  private sendFrame(frame: Frame): void {
+    this.link.send(encodePacket(frame));
+  }
+}

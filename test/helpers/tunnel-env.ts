@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * A whole toxtunnel deployment on loopback for one test: a native tox-bootstrapd, the
+ * toxtunnel server and client as real processes (the built CLI, dist/toxtunnel.mjs, from
+ * YAML config files in a temporary directory), and helpers to run TCP services and clients.
+ * Bootstrap mode "none": only the test's bootstrapd is used; local discovery is off.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Bootstrapd, startBootstrapd } from './bootstrapd.ts';
+import { ROOT, type Runtime, runtimeCommand } from './peer.ts';
+
+export const CLI = join(ROOT, 'dist/toxtunnel.mjs');
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export class CliProcess {
+  output = '';
+  exitCode: number | null | undefined;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly child: ChildProcess) {
+    live.add(child);
+    const collect = (d: Buffer) => {
+      this.output += d.toString();
+      for (const w of this.waiters.splice(0)) w();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.on('exit', (code) => {
+      this.exitCode = code;
+      live.delete(child);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  /** Waits until the output matches; returns the match. Throws after `ms` or on exit. */
+  async waitForOutput(pattern: RegExp, ms: number, what = String(pattern)): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const match = this.output.match(pattern);
+      if (match) return match;
+      if (this.exitCode !== undefined) throw new Error(`process exited (${this.exitCode}) before ${what}:\n${this.output}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}; output:\n${this.output.slice(-3000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async exited(ms: number): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    await this.waitForOutput(/(?!)/, ms, 'exit').catch(() => undefined);
+    if (this.exitCode === undefined) throw new Error(`process did not exit within ${ms} ms:\n${this.output.slice(-2000)}`);
+    return this.exitCode;
+  }
+
+  signal(name: NodeJS.Signals): void {
+    if (this.exitCode === undefined) this.child.kill(name);
+  }
+
+  kill(): void {
+    this.signal('SIGKILL');
+  }
+}
+
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string>; runtime?: Runtime; stdin?: 'pipe' | 'ignore' } = {}): CliProcess {
+  const [command, prefix] = runtimeCommand(options.runtime ?? 'node', CLI);
+  const child = spawn(command, [...prefix, ...args], {
+    cwd: options.cwd ?? ROOT,
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  });
+  return new CliProcess(child);
+}
+
+/** Runs the CLI to completion (for flag and config errors, print-id). */
+export function runCliSync(args: string[], env: Record<string, string> = {}, cwd = ROOT) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: result.stdout + result.stderr };
+}
+
+export interface TunnelEnv {
+  dir: string;
+  bootstrapd: Bootstrapd;
+  serverId: string;
+  server: CliProcess;
+  client: CliProcess;
+  /** Writes a file into the environment's directory, returns its path. */
+  file(name: string, text: string): string;
+  stop(): Promise<void>;
+}
+
+export interface TunnelEnvOptions {
+  /** client.forwards entries. */
+  forwards: Array<{ local_port: number; remote_host: string; remote_port: number }>;
+  /** Rules file text (YAML); undefined = no rules file. */
+  rules?: string;
+  ports: { bootstrapUdp: number; bootstrapTcp: number; toxFirst: number };
+  clientUdp?: boolean;
+  logLevel?: string;
+  extraClientArgs?: string[];
+}
+
+function bootstrapYaml(b: Bootstrapd): string {
+  return [
+    '  bootstrap_mode: none',
+    '  bootstrap_nodes:',
+    `    - address: 127.0.0.1`,
+    `      port: ${b.udpPort}`,
+    `      public_key: ${b.publicKey}`,
+    `      tcp_ports: [${b.tcpPort}]`,
+  ].join('\n');
+}
+
+export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'toxtunnel-e2e-'));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const bootstrapd = await startBootstrapd(options.ports.bootstrapUdp, options.ports.bootstrapTcp);
+  const processes: CliProcess[] = [];
+  const stop = async () => {
+    for (const p of processes) p.signal('SIGTERM');
+    await Promise.all(processes.map((p) => p.exited(10_000).catch(() => p.kill())));
+    bootstrapd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const rulesLine = options.rules !== undefined ? `  rules_file: ${file('rules.yaml', options.rules)}` : '';
+    const serverConfig = file(
+      'server.yaml',
+      [
+        'mode: server',
+        `data_dir: ${join(dir, 'server-data')}`,
+        'logging:',
+        `  level: ${options.logLevel ?? 'info'}`,
+        'tox:',
+        '  udp_enabled: true',
+        '  tcp_port: 0',
+        bootstrapYaml(bootstrapd),
+        'server:',
+        rulesLine,
+        '',
+      ].join('\n'),
+    );
+    const id = runCliSync(['print-id', '-d', join(dir, 'server-data')]);
+    const serverId = /[0-9A-F]{76}/.exec(id.stdout)?.[0];
+    if (!serverId) throw new Error(`print-id gave no Tox ID: ${id.output}`);
+    const server = runCli(['-c', serverConfig]);
+    processes.push(server);
+    await server.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server start');
+
+    const clientConfig = file(
+      'client.yaml',
+      [
+        'mode: client',
+        `data_dir: ${join(dir, 'client-data')}`,
+        'logging:',
+        `  level: ${options.logLevel ?? 'info'}`,
+        'tox:',
+        `  udp_enabled: ${options.clientUdp ?? true}`,
+        bootstrapYaml(bootstrapd),
+        'client:',
+        `  server_id: ${serverId}`,
+        '  forwards:',
+        ...options.forwards.flatMap((f) => [`    - local_port: ${f.local_port}`, `      remote_host: ${f.remote_host}`, `      remote_port: ${f.remote_port}`]),
+        '',
+      ].join('\n'),
+    );
+    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])]);
+    processes.push(client);
+    return { dir, bootstrapd, serverId, server, client, file, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Waits until the client logs the server online. */
+export function serverOnline(env: TunnelEnv, ms = 90_000) {
+  return env.client.waitForOutput(/Friend connection status: Connected \((UDP|TCP)\)/, ms, 'server online at the client');
+}
+
+// --- TCP services and clients for tests ------------------------------------------------------
+
+export interface Service {
+  port: number;
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A TCP service on 127.0.0.1: `handle` gets each connection. */
+export async function startService(port: number, handle: (socket: net.Socket) => void): Promise<Service> {
+  const sockets = new Set<net.Socket>();
+  const service: Service = { port, connections: 0, close: async () => {} };
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    service.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  service.port = (server.address() as net.AddressInfo).port;
+  service.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return service;
+}
+
+/** Echo: writes back what it reads; ends when the other side ends. */
+export const echo = (socket: net.Socket) => socket.pipe(socket);
+
+/** Deterministic test data. */
+export function testData(bytes: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < bytes; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Connects to 127.0.0.1:port, sends `data`, half-closes, and collects everything received
+ * until the other side closes. Resolves with the received bytes (or rejects after `ms`).
+ */
+export function exchangeOver(port: number, data: Uint8Array, ms: number, endAfterSend = false): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no complete answer within ${ms} ms (got ${chunks.reduce((n, c) => n + c.length, 0)} bytes)`));
+    }, ms);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write(data, () => {
+      if (endAfterSend) socket.end();
+    });
+  });
+}
