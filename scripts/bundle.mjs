@@ -2,7 +2,7 @@
 // Second half of build.sh: embeds the wasm (base64 module) and bundles the TypeScript with
 // esbuild into dist/ — one file per entry point, everything inside, for Node, Bun and Deno.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 const wasmPath = 'build/wasm/toxcore.wasm';
@@ -31,10 +31,14 @@ const result = await build({
   logLevel: 'warning',
   // Node built-ins stay imports ('node:*' works on Node, Bun and Deno); a CommonJS dependency
   // bundled into ESM may still call require(), so give it one.
+  // The shebang makes dist/toxtunnel.mjs executable (and is a valid hashbang comment in
+  // the library bundle on every runtime).
   banner: {
-    js: "import { createRequire as __ttCreateRequire } from 'node:module'; const require = __ttCreateRequire(import.meta.url);",
+    js: "#!/usr/bin/env node\nimport { createRequire as __ttCreateRequire } from 'node:module'; const require = __ttCreateRequire(import.meta.url);",
   },
+  define: { __TOXTUNNEL_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
 });
+if (existsSync('dist/toxtunnel.mjs')) chmodSync('dist/toxtunnel.mjs', 0o755);
 for (const [file, info] of Object.entries(result.metafile.outputs)) {
   const gz = gzipSync(readFileSync(file), { level: 9 }).length;
   console.log(`  ${file}: ${info.bytes} bytes (${gz} gzipped)`);

@@ -38,26 +38,45 @@ function fail(error: unknown): never {
 }
 
 const cli = cac('toxtunnel');
+// Every value is read as text ([String]): an all-digit Tox ID must not become a number.
+const text = { type: [String] };
 cli
-  .option('-m, --mode <mode>', 'server or client')
-  .option('-c, --config <file>', 'YAML config file')
-  .option('-d, --data-dir <dir>', 'where tox_save.dat (the identity) lives')
-  .option('-l, --log-level <level>', 'error, warn, info, debug or trace')
-  .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)')
-  .option('--server-id <id>', 'client: the server\'s Tox ID (76 hex characters)')
-  .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)')
-  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)');
+  .option('-m, --mode <mode>', 'server or client', text)
+  .option('-c, --config <file>', 'YAML config file', text)
+  .option('-d, --data-dir <dir>', 'where tox_save.dat (the identity) lives', text)
+  .option('-l, --log-level <level>', 'error, warn, info, debug or trace', text)
+  .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)', text)
+  .option('--server-id <id>', 'client: the server\'s Tox ID (76 hex characters)', text)
+  .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)', text)
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text);
+
+/** Single-valued flags given as lists (type [String]): the last one wins, as in ssh. */
+function normalize(flags: Record<string, unknown>): RunFlags {
+  const last = (v: unknown) => (Array.isArray(v) ? (v.at(-1) as string | undefined) : (v as string | undefined));
+  return {
+    mode: last(flags.mode),
+    config: last(flags.config),
+    dataDir: last(flags.dataDir),
+    logLevel: last(flags.logLevel),
+    port: last(flags.port),
+    serverId: last(flags.serverId),
+    local: ([] as unknown[]).concat(flags.local ?? []).map(String),
+    pipe: last(flags.pipe),
+  };
+}
 
 cli
   .command('print-id', 'print this machine\'s Tox ID (creating the identity if there is none)')
-  .option('-d, --data-dir <dir>', 'data directory')
+  .option('-d, --data-dir <dir>', 'data directory', text)
   .option('--qr', 'also print the ID as a QR code')
   .option('--color', 'colour the QR code (white on black)')
-  .action((flags: { dataDir?: string; qr?: boolean; color?: boolean }) => printId(flags).catch(fail));
+  .action((flags: { dataDir?: string[]; qr?: boolean; color?: boolean }) =>
+    printId({ dataDir: flags.dataDir?.at(-1), qr: flags.qr, color: flags.color }).catch(fail),
+  );
 
-cli.command('[...args]', 'run the server or the client').action((args: string[], flags: RunFlags) => {
+cli.command('[...args]', 'run the server or the client').action((args: string[], flags: Record<string, unknown>) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
-  return run(flags).catch(fail);
+  return run(normalize(flags)).catch(fail);
 });
 
 cli.help();

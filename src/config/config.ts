@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * The YAML config file (as the C++ toxtunnel reads it, plus a few optional keys of ours,
+ * marked "ours") and its resolution with the environment and the command line.
+ *
+ * Precedence: defaults < config file < environment (TOXTUNNEL_*) < command-line flags.
+ * docs/config.md is the reference.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { Forward } from '../app/client.ts';
+import type { BootstrapNode } from '../app/tox-runtime.ts';
+import { ToxtunnelError } from '../errors.ts';
+import { parseToxId } from '../tox/tox-id.ts';
+import { defaultDataDir } from './data-dir.ts';
+import { type HostPort, parseForwardSpec, parseHostPort, parsePort } from './forward-spec.ts';
+import { check, parseYaml, type Spec } from './yaml-schema.ts';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** auto: shipped public nodes + listed ones; lan: LAN discovery + listed; none (ours): listed only. */
+export const BOOTSTRAP_MODES = ['auto', 'lan', 'none'] as const;
+export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
+
+const port: Spec = { type: 'int', min: 1, max: 65535 };
+const hex = (chars: number, what: string): Spec => ({
+  type: 'string',
+  check: (v) => (new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim()) ? undefined : `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`),
+});
+
+export const CONFIG_SPEC: Spec = {
+  type: 'map',
+  keys: {
+    mode: { type: 'enum', values: ['server', 'client'] },
+    data_dir: { type: 'string' },
+    logging: { type: 'map', keys: { level: { type: 'enum', values: LOG_LEVELS } } },
+    tox: {
+      type: 'map',
+      keys: {
+        udp_enabled: { type: 'bool' },
+        ipv6_enabled: { type: 'bool' }, // ours
+        tcp_port: { type: 'int', min: 0, max: 65535 },
+        bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
+        bootstrap_nodes: {
+          type: 'list',
+          item: {
+            type: 'map',
+            keys: {
+              address: { type: 'string' },
+              port,
+              public_key: hex(64, 'a DHT public key'),
+              tcp_ports: { type: 'list', item: port }, // ours
+            },
+          },
+        },
+      },
+    },
+    server: { type: 'map', keys: { rules_file: { type: 'string' } } },
+    client: {
+      type: 'map',
+      keys: {
+        server_id: { type: 'string' },
+        forwards: {
+          type: 'list',
+          item: {
+            type: 'map',
+            keys: {
+              local_port: { type: 'int', min: 0, max: 65535 },
+              remote_host: { type: 'string' },
+              remote_port: port,
+              bind: { type: 'string' }, // ours
+            },
+          },
+        },
+        pipe: { type: 'string' },
+      },
+    },
+  },
+};
+
+/** The file as written (all optional). */
+export interface ConfigFile {
+  mode?: 'server' | 'client';
+  data_dir?: string;
+  logging?: { level?: LogLevel };
+  tox?: {
+    udp_enabled?: boolean;
+    ipv6_enabled?: boolean;
+    tcp_port?: number;
+    bootstrap_mode?: BootstrapMode;
+    bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
+  };
+  server?: { rules_file?: string };
+  client?: {
+    server_id?: string;
+    forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
+    pipe?: string;
+  };
+}
+
+export function loadConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file: path });
+  }
+  const { root, where } = parseYaml(text, path);
+  const config = check(root, CONFIG_SPEC, '', where) as ConfigFile;
+  // Required fields inside list entries.
+  config.tox?.bootstrap_nodes?.forEach((n, i) => {
+    for (const key of ['address', 'port', 'public_key'] as const) {
+      if (n[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: tox.bootstrap_nodes[${i}]: missing "${key}" (each node needs address, port, public_key)`, { file: path, key: `tox.bootstrap_nodes[${i}].${key}` });
+    }
+  });
+  config.client?.forwards?.forEach((f, i) => {
+    for (const key of ['local_port', 'remote_host', 'remote_port'] as const) {
+      if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
+    }
+  });
+  return config;
+}
+
+/** Command-line flags (cac's camelCase names). */
+export interface CliFlags {
+  mode?: string;
+  config?: string;
+  dataDir?: string;
+  logLevel?: string;
+  port?: string | number;
+  serverId?: string;
+  local?: string | string[];
+  pipe?: string;
+}
+
+export interface ResolvedConfig {
+  mode: 'server' | 'client';
+  dataDir: string;
+  logLevel: LogLevel;
+  udp: boolean;
+  ipv6: boolean;
+  tcpPort: number;
+  bootstrapMode: BootstrapMode;
+  bootstrapNodes: BootstrapNode[];
+  /** Absolute path, or undefined: no rules (allow all, warned). */
+  rulesFile: string | undefined;
+  serverId: string | undefined;
+  forwards: Forward[];
+  pipe: HostPort | undefined;
+  /** Where each setting came from is not kept; the config file's path is, for messages. */
+  configFile: string | undefined;
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string, source: string): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ToxtunnelError(source.startsWith('TOXTUNNEL_') ? 'CONFIG_ENV_INVALID' : 'CLI_INVALID', `${source}: ${JSON.stringify(value)} is not a valid ${what} (${allowed.join(', ')})`);
+  }
+  return value as T;
+}
+
+function bool(value: string, source: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new ToxtunnelError('CONFIG_ENV_INVALID', `${source}: ${JSON.stringify(value)} is not a boolean (true/false, 1/0, yes/no)`);
+}
+
+/**
+ * Environment overrides, documented in docs/config.md:
+ * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
+ * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
+ * TOXTUNNEL_PIPE.
+ */
+export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+  const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
+  const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
+  const base = configFile ? dirname(configFile) : process.cwd();
+  const fromFile = (path: string | undefined) => (path ? resolvePath(base, path) : undefined);
+
+  const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
+  if (!modeText) {
+    throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
+  }
+  const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
+  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';
+  const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
+  const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
+  const tcpPort =
+    flags.port !== undefined
+      ? parsePort(String(flags.port), 'port', '-p/--port', true)
+      : env.TOXTUNNEL_TCP_PORT !== undefined
+        ? parsePort(env.TOXTUNNEL_TCP_PORT, 'port', 'TOXTUNNEL_TCP_PORT', true)
+        : (file.tox?.tcp_port ?? 0);
+  const bootstrapMode = oneOf(env.TOXTUNNEL_BOOTSTRAP_MODE ?? file.tox?.bootstrap_mode ?? 'auto', BOOTSTRAP_MODES, 'bootstrap mode', 'TOXTUNNEL_BOOTSTRAP_MODE');
+  const bootstrapNodes: BootstrapNode[] = (file.tox?.bootstrap_nodes ?? []).map((n) => ({
+    host: n.address!,
+    port: n.port!,
+    publicKey: n.public_key!.trim(),
+    ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
+  }));
+
+  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
+  let serverId: string | undefined;
+  if (serverIdText !== undefined) {
+    const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
+    try {
+      serverId = parseToxId(serverIdText).text;
+    } catch (error) {
+      throw new ToxtunnelError('CONFIG_SERVER_ID_INVALID', `${source}: ${(error as Error).message}`, { source });
+    }
+  }
+  const cliForwards = ([] as string[]).concat(flags.local ?? []).map(parseForwardSpec);
+  const fileForwards: Forward[] = (file.client?.forwards ?? []).map((f) => ({
+    ...(f.bind ? { bind: f.bind } : {}),
+    localPort: f.local_port!,
+    remoteHost: f.remote_host!,
+    remotePort: f.remote_port!,
+  }));
+  const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
+  const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : 'pipe') : undefined;
+  const forwards = cliForwards.length > 0 ? cliForwards : pipe ? [] : fileForwards;
+
+  if (mode === 'client') {
+    if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
+    if (forwards.length === 0 && !pipe) throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, --pipe host:port, or client.forwards');
+  }
+  const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
+  return {
+    mode,
+    dataDir: flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir()),
+    logLevel,
+    udp,
+    ipv6: file.tox?.ipv6_enabled ?? true,
+    tcpPort,
+    bootstrapMode,
+    bootstrapNodes,
+    rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
+    serverId,
+    forwards,
+    pipe,
+    configFile,
+  };
+}
+

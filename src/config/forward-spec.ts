@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Forward specs as ssh writes them: `-L [bind_address:]port:host:hostport` (IPv6 addresses
+ * in brackets, e.g. `-L 2222:[::1]:22`), and `--pipe host:port`.
+ */
+import { ToxtunnelError } from '../errors.ts';
+import type { Forward } from '../app/client.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function cliError(message: string): ToxtunnelError {
+  return new ToxtunnelError('CLI_INVALID', message);
+}
+
+export function parsePort(text: string, what: string, context: string, allowZero = false): number {
+  const port = /^\d+$/.test(text) ? Number(text) : NaN;
+  const min = allowZero ? 0 : 1;
+  if (!Number.isInteger(port) || port < min || port > 65535) {
+    throw cliError(`bad ${what} ${JSON.stringify(text)} in ${context}: must be a number ${min}..65535`);
+  }
+  return port;
+}
+
+/** Splits on ':' outside [brackets]; brackets are removed from the parts. */
+function splitColons(spec: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let depth = 0;
+  for (const ch of spec) {
+    if (ch === '[') depth++;
+    else if (ch === ']') depth--;
+    else if (ch === ':' && depth === 0) {
+      parts.push(current);
+      current = '';
+      continue;
+    }
+    if (ch !== '[' && ch !== ']') current += ch;
+  }
+  parts.push(current);
+  return parts;
+}
+
+export function parseForwardSpec(spec: string): Forward {
+  const context = `-L ${spec}`;
+  const parts = splitColons(spec);
+  if (parts.length !== 3 && parts.length !== 4) {
+    throw cliError(`bad forward ${JSON.stringify(spec)}: expected [bind_address:]port:host:hostport, e.g. -L 2222:127.0.0.1:22`);
+  }
+  const [bind, local, host, remote] = parts.length === 4 ? parts : [undefined, ...parts];
+  if (!host) throw cliError(`bad forward ${JSON.stringify(spec)}: the remote host is empty`);
+  return {
+    ...(bind ? { bind } : {}),
+    localPort: parsePort(local!, 'local port', context, true),
+    remoteHost: host,
+    remotePort: parsePort(remote!, 'remote port', context),
+  };
+}
+
+export function parseHostPort(spec: string, context: string): HostPort {
+  const parts = splitColons(spec);
+  if (parts.length !== 2 || !parts[0]) throw cliError(`bad ${context} ${JSON.stringify(spec)}: expected host:port, e.g. 127.0.0.1:22`);
+  return { host: parts[0], port: parsePort(parts[1]!, 'port', `${context} ${spec}`) };
+}
