@@ -15,7 +15,7 @@ mergeInto(LibraryManager.library, {
   tt_host_recvfrom: function(fd, buf, len, addr) { return Module['ttHost'].hostRecvfrom(fd, buf, len, addr); },
   tt_host_send: function(fd, buf, len) { return Module['ttHost'].hostSend(fd, buf, len); },
   tt_host_sendto: function(fd, buf, len, family, ip, port) { return Module['ttHost'].hostSendto(fd, buf, len, family, ip, port); },
-  tt_host_setsockopt: function(fd, option) { return Module['ttHost'].hostSetsockopt(fd, option); },
+  tt_host_setsockopt: function(fd, option, value) { return Module['ttHost'].hostSetsockopt(fd, option, value); },
   tt_host_random: function(buf, len) { return Module['ttHost'].hostRandom(buf, len); },
   tt_event_self_connection: function(node, status) { return Module['ttHost'].eventSelfConnection(node, status); },
   tt_event_friend_request: function(node, publicKey, message, length) { return Module['ttHost'].eventFriendRequest(node, publicKey, message, length); },

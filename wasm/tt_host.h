@@ -39,6 +39,8 @@
 /* Socket options the host acts on (all others succeed without effect). */
 #define TT_OPT_BROADCAST 1
 #define TT_OPT_JOIN_FF02_1 2
+#define TT_OPT_RCVBUF 3
+#define TT_OPT_SNDBUF 4
 
 /* Sockets. Addresses cross as (family, pointer to 4 or 16 address bytes, port in host order). */
 extern int tt_host_socket(int family, int type);
@@ -53,7 +55,8 @@ extern int tt_host_recv(int fd, uint8_t *buf, size_t len);
 extern int tt_host_recvfrom(int fd, uint8_t *buf, size_t len, uint8_t *addr_out);
 extern int tt_host_send(int fd, const uint8_t *buf, size_t len);
 extern int tt_host_sendto(int fd, const uint8_t *buf, size_t len, int family, const uint8_t *ip, int port);
-extern int tt_host_setsockopt(int fd, int option);
+/* value: the option's int argument (buffer sizes), 0 where there is none */
+extern int tt_host_setsockopt(int fd, int option, int value);
 
 /* Randomness: fill buf with len bytes from the host CSPRNG (crypto.getRandomValues). */
 extern void tt_host_random(uint8_t *buf, size_t len);

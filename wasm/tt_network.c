@@ -194,12 +194,19 @@ static int tt_setsockopt(void *obj, Socket sock, int level, int optname, const v
 {
     const int fd = net_socket_to_native(sock);
     if (level == SOL_SOCKET && optname == SO_BROADCAST) {
-        return host_result(tt_host_setsockopt(fd, TT_OPT_BROADCAST));
+        return host_result(tt_host_setsockopt(fd, TT_OPT_BROADCAST, 0));
     }
     if (level == IPPROTO_IPV6 && optname == IPV6_ADD_MEMBERSHIP) {
-        return host_result(tt_host_setsockopt(fd, TT_OPT_JOIN_FF02_1));
+        return host_result(tt_host_setsockopt(fd, TT_OPT_JOIN_FF02_1, 0));
     }
-    return 0; /* buffer sizes, SO_REUSEADDR, IPV6_V6ONLY: nothing to do on the host */
+    /* toxcore asks for 2 MiB UDP buffers (net_set_socket_buffer_size); without them a busy
+     * moment overflows the kernel's default ~208 KiB and congestion control collapses. */
+    if (level == SOL_SOCKET && (optname == SO_RCVBUF || optname == SO_SNDBUF) && optlen >= sizeof(int)) {
+        int value;
+        memcpy(&value, optval, sizeof(value));
+        return host_result(tt_host_setsockopt(fd, optname == SO_RCVBUF ? TT_OPT_RCVBUF : TT_OPT_SNDBUF, value));
+    }
+    return 0; /* SO_REUSEADDR, IPV6_V6ONLY: nothing to do on the host */
 }
 
 /* Names are resolved in TypeScript before they reach toxcore (tox_bootstrap and

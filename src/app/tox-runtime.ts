@@ -110,6 +110,16 @@ export class ToxRuntime {
     if (status === 'none') this.sessions.get(friend)?.closeAll('the friend went offline');
   }
 
+  /** A multi-line summary of friends, links and tunnels (for SIGUSR2 and debugging). */
+  describe(): string {
+    const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s)`];
+    for (const session of this.sessions.values()) {
+      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)}: ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
+      for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);
+    }
+    return lines.join('\n');
+  }
+
   /** Removes a friend and fails its tunnels. */
   removeFriend(friend: number, reason: string): void {
     this.sessions.get(friend)?.closeAll(reason);

@@ -34,6 +34,7 @@ export async function run(flags: RunFlags): Promise<void> {
     if (policy) log.info(`rules: ${policy.rules.length} rule(s) from ${config.rulesFile}`);
     const server = await ToxtunnelServer.start({ ...networkOptions(config), policy }, log);
     stopOnSignals(() => server.stop(), log);
+    process.on('SIGUSR2', () => log.info(`state:\n${server.runtime.describe()}`));
     return;
   }
   const client = await ToxtunnelClient.start(
@@ -41,6 +42,7 @@ export async function run(flags: RunFlags): Promise<void> {
     log,
   );
   stopOnSignals(() => client.stop(), log);
+  process.on('SIGUSR2', () => log.info(`state:\n${client.runtime.describe()}`));
   if (config.pipe) {
     const error = await client.carry(process.stdin, process.stdout, config.pipe.host, config.pipe.port);
     client.stop();

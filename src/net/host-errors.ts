@@ -25,7 +25,7 @@ export const HostError = {
 export const HostFamily = { INET: 4, INET6: 6 } as const;
 export const HostSocketType = { STREAM: 1, DGRAM: 2 } as const;
 /** Socket options the host acts on (tt_host.h TT_OPT_*). */
-export const HostOption = { BROADCAST: 1, JOIN_FF02_1: 2 } as const;
+export const HostOption = { BROADCAST: 1, JOIN_FF02_1: 2, RCVBUF: 3, SNDBUF: 4 } as const;
 
 /** Maps a Node socket error code (err.code) to the host code C understands. */
 export function hostErrorFromNode(code: string | undefined): number {

@@ -53,6 +53,8 @@ interface FreshEntry {
   type: number;
   broadcast: boolean;
   joinFf02: boolean;
+  receiveBuffer: number;
+  sendBuffer: number;
 }
 
 interface UdpEntry {
@@ -198,7 +200,7 @@ export class SocketTable {
   socket(family: number, type: number): number {
     if (family !== HostFamily.INET && family !== HostFamily.INET6) return -HostError.AFNOSUPPORT;
     if (type !== HostSocketType.STREAM && type !== HostSocketType.DGRAM) return -HostError.INVAL;
-    return this.add({ kind: 'fresh', owner: this.owner(), family, type, broadcast: false, joinFf02: false });
+    return this.add({ kind: 'fresh', owner: this.owner(), family, type, broadcast: false, joinFf02: false, receiveBuffer: 0, sendBuffer: 0 });
   }
 
   close(fd: number): number {
@@ -252,8 +254,10 @@ export class SocketTable {
     socket.on('error', () => {
       /* ICMP errors and the like: UDP carries on, as toxcore expects */
     });
-    if (fresh.broadcast) this.applyOption(entry, HostOption.BROADCAST);
-    if (fresh.joinFf02) this.applyOption(entry, HostOption.JOIN_FF02_1);
+    if (fresh.broadcast) this.applyOption(entry, HostOption.BROADCAST, 0);
+    if (fresh.joinFf02) this.applyOption(entry, HostOption.JOIN_FF02_1, 0);
+    if (fresh.receiveBuffer) this.applyOption(entry, HostOption.RCVBUF, fresh.receiveBuffer);
+    if (fresh.sendBuffer) this.applyOption(entry, HostOption.SNDBUF, fresh.sendBuffer);
     return entry;
   }
 
@@ -405,25 +409,38 @@ export class SocketTable {
     return length;
   }
 
-  setsockopt(fd: number, option: number): number {
+  setsockopt(fd: number, option: number, value: number): number {
     const entry = this.entries.get(fd);
     if (!entry) return -HostError.BADF;
     if (entry.kind === 'fresh') {
+      // Not bound yet: remember, and apply once toxcore's bind hands us the host socket.
       if (option === HostOption.BROADCAST) entry.broadcast = true;
       if (option === HostOption.JOIN_FF02_1) entry.joinFf02 = true;
+      if (option === HostOption.RCVBUF) entry.receiveBuffer = value;
+      if (option === HostOption.SNDBUF) entry.sendBuffer = value;
       return 0;
     }
-    if (entry.kind === 'udp') this.applyOption(entry, option);
+    if (entry.kind === 'udp') this.applyOption(entry, option, value);
     return 0;
   }
 
-  private applyOption(entry: UdpEntry, option: number): void {
+  private applyOption(entry: UdpEntry, option: number, value: number): void {
     try {
       if (option === HostOption.BROADCAST) entry.socket.setBroadcast(true);
       if (option === HostOption.JOIN_FF02_1) entry.socket.addMembership('ff02::1');
+      if (option === HostOption.RCVBUF) entry.socket.setRecvBufferSize(value);
+      if (option === HostOption.SNDBUF) entry.socket.setSendBufferSize(value);
     } catch {
-      /* not supported here (no IPv6 multicast, no broadcast route): LAN discovery degrades */
+      /* not supported here (no IPv6 multicast, no broadcast route, buffer over the OS
+         limit): LAN discovery or burst tolerance degrades, the node still works */
     }
+  }
+
+  /** The receive buffer the OS gave a UDP socket (for diagnostics and tests). */
+  udpReceiveBufferSizes(): number[] {
+    const sizes: number[] = [];
+    for (const entry of this.entries.values()) if (entry.kind === 'udp') sizes.push(entry.socket.getRecvBufferSize());
+    return sizes;
   }
 }
 

@@ -12,27 +12,49 @@ import type { ToxNode } from '../tox/tox-node.ts';
 const HIGH_WATER_BYTES = 256 * 1024;
 
 export class FriendLink {
+  /** ACK and PONG frames: they overtake queued data (never a CLOSE, which must follow its data). */
+  private readonly urgent: Uint8Array[] = [];
   private readonly queue: Uint8Array[] = [];
   private head = 0;
   private queuedBytes = 0;
   private wasCongested = false;
   private readonly writableListeners = new Set<() => void>();
 
+  /**
+   * `undeliverable` is told when toxcore refuses a packet for good (the friend is not
+   * connected): the caller must fail its tunnels, since bytes can no longer arrive in order.
+   */
   constructor(
     private readonly node: ToxNode,
     readonly friendNumber: number,
+    private readonly undeliverable: (reason: string) => void,
   ) {}
 
   /** Sends now, or queues behind earlier packets. */
   send(packet: Uint8Array): void {
-    if (this.head === this.queue.length) {
-      const result = this.node.sendLossless(this.friendNumber, packet);
-      if (result.ok) return;
-      if (result.error !== 'SENDQ') return; // offline: the tunnels are being closed anyway
-    }
+    if (this.isIdle() && this.trySend(packet)) return;
     this.queue.push(packet);
     this.queuedBytes += packet.length;
     if (this.queuedBytes >= HIGH_WATER_BYTES) this.wasCongested = true;
+  }
+
+  /** Sends now, or ahead of queued data (for frames whose order against data does not matter). */
+  sendUrgent(packet: Uint8Array): void {
+    if (this.isIdle() && this.trySend(packet)) return;
+    this.urgent.push(packet);
+  }
+
+  private isIdle(): boolean {
+    return this.urgent.length === 0 && this.head === this.queue.length;
+  }
+
+  /** true: sent (or dropped as undeliverable); false: SENDQ, keep it. */
+  private trySend(packet: Uint8Array): boolean {
+    const result = this.node.sendLossless(this.friendNumber, packet);
+    if (result.ok) return true;
+    if (result.error === 'SENDQ') return false;
+    this.undeliverable(`toxcore refused a packet: ${result.error}`);
+    return true;
   }
 
   /** True while tunnels should stop reading their sockets. */
@@ -47,10 +69,13 @@ export class FriendLink {
 
   /** Called on the node's 'drain': sends what toxcore now accepts. */
   flush(): void {
+    while (this.urgent.length > 0) {
+      if (!this.trySend(this.urgent[0]!)) return;
+      this.urgent.shift();
+    }
     while (this.head < this.queue.length) {
       const packet = this.queue[this.head]!;
-      const result = this.node.sendLossless(this.friendNumber, packet);
-      if (!result.ok && result.error === 'SENDQ') break;
+      if (!this.trySend(packet)) break;
       this.head++;
       this.queuedBytes -= packet.length;
     }
@@ -67,8 +92,13 @@ export class FriendLink {
     }
   }
 
+  describe(): string {
+    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent)${this.congested ? ', congested' : ''}`;
+  }
+
   /** The friend went away: nothing queued can be delivered any more. */
   clear(): void {
+    this.urgent.length = 0;
     this.queue.length = 0;
     this.head = 0;
     this.queuedBytes = 0;

@@ -46,7 +46,7 @@ export class FriendSession {
     readonly publicKey: string,
     private readonly handlers: SessionHandlers,
   ) {
-    this.link = new FriendLink(node, friendNumber);
+    this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason));
   }
 
   /** Number of tunnels open or being opened (the per-friend limit counts these). */
@@ -96,7 +96,7 @@ export class FriendSession {
   private dispatch(frame: Frame): void {
     switch (frame.kind) {
       case 'ping':
-        this.send({ kind: 'pong' });
+        this.link.sendUrgent(encodePacket({ kind: 'pong' }));
         return;
       case 'pong':
         return;

@@ -87,7 +87,8 @@ export class Tunnel {
     this.output.write(payload, (error) => {
       if (error || this.state === 'closed') return;
       const ack = this.acks.delivered(payload.length);
-      if (ack !== undefined) this.sendFrame({ kind: 'ack', tunnelId: this.id, bytesAcked: ack });
+      // ACKs overtake queued data: they must not wait behind the very data they unblock.
+      if (ack !== undefined) this.link.sendUrgent(encodePacket({ kind: 'ack', tunnelId: this.id, bytesAcked: ack }));
     });
   }
 
@@ -123,6 +124,11 @@ export class Tunnel {
     this.input.destroy();
     if (this.output !== (this.input as unknown)) this.output.destroy();
     this.events.closed(this, message);
+  }
+
+  describe(): string {
+    const pending = this.pendingOut.reduce((n, c) => n + c.length, 0);
+    return `tunnel ${this.id} ${this.state}: in ${this.stats.bytesIn}, out ${this.stats.bytesOut}, unacked ${this.window.unacknowledged}, pending ${pending}, input ${this.input.isPaused() ? 'paused' : 'flowing'}${this.inputEnded ? ' (ended)' : ''}, output queue ${this.output.writableLength}`;
   }
 
   /** Moves pending input into DATA frames while the window and the link allow. */

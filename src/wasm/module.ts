@@ -78,7 +78,7 @@ export class ToxcoreModule {
       hostRecvfrom: (fd, buf, len, addr) => s.recvfrom(fd!, buf!, len!, addr!),
       hostSend: (fd, buf, len) => s.send(fd!, buf!, len!),
       hostSendto: (fd, buf, len, family, ip, port) => s.sendto(fd!, buf!, len!, family!, ip!, port!),
-      hostSetsockopt: (fd, option) => s.setsockopt(fd!, option!),
+      hostSetsockopt: (fd, option, value) => s.setsockopt(fd!, option!, value!),
       hostRandom: (buf, len) => fillRandom(this.heap(), buf!, len!),
       eventSelfConnection: (node, status) => sink(node!)?.onSelfConnection(status!),
       eventFriendRequest: (node, pk, msg, len) => {

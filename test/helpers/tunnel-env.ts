@@ -93,6 +93,7 @@ export function runCliSync(args: string[], env: Record<string, string> = {}, cwd
 
 export interface TunnelEnv {
   dir: string;
+  clientPublicKey: string;
   bootstrapd: Bootstrapd;
   serverId: string;
   server: CliProcess;
@@ -105,8 +106,8 @@ export interface TunnelEnv {
 export interface TunnelEnvOptions {
   /** client.forwards entries. */
   forwards: Array<{ local_port: number; remote_host: string; remote_port: number }>;
-  /** Rules file text (YAML); undefined = no rules file. */
-  rules?: string;
+  /** Rules file text (YAML) given the client's public key; undefined = no rules file. */
+  rules?: (clientPublicKey: string) => string;
   ports: { bootstrapUdp: number; bootstrapTcp: number; toxFirst: number };
   clientUdp?: boolean;
   logLevel?: string;
@@ -140,7 +141,9 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const rulesLine = options.rules !== undefined ? `  rules_file: ${file('rules.yaml', options.rules)}` : '';
+    const clientKey = /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', join(dir, 'client-data')]).stdout)?.[0]?.slice(0, 64);
+    if (!clientKey) throw new Error('print-id gave no client Tox ID');
+    const rulesLine = options.rules !== undefined ? `  rules_file: ${file('rules.yaml', options.rules(clientKey))}` : '';
     const serverConfig = file(
       'server.yaml',
       [
@@ -183,7 +186,9 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     );
     const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])]);
     processes.push(client);
-    return { dir, bootstrapd, serverId, server, client, file, stop };
+    const listening = new RegExp(`(forwarding [^\\n]*\\n[^]*){${options.forwards.length}}`);
+    if (options.forwards.length > 0) await client.waitForOutput(listening, 30_000, 'client listening on its forwards');
+    return { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -246,28 +251,52 @@ export function testData(bytes: number, seed: number): Buffer {
 export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /**
- * Connects to 127.0.0.1:port, sends `data`, half-closes, and collects everything received
- * until the other side closes. Resolves with the received bytes (or rejects after `ms`).
+ * Sends `data` to 127.0.0.1:port and reads until as many bytes came back (an echo service),
+ * then closes. The base protocol has no half-close, so the sender does not end() first.
  */
-export function exchangeOver(port: number, data: Uint8Array, ms: number, endAfterSend = false): Promise<Buffer> {
+export function echoRoundTrip(port: number, data: Uint8Array, ms: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const socket = net.connect({ port, host: '127.0.0.1' });
     const chunks: Buffer[] = [];
+    let received = 0;
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no complete answer within ${ms} ms (got ${chunks.reduce((n, c) => n + c.length, 0)} bytes)`));
+      reject(new Error(`echo of ${data.length} bytes incomplete after ${ms} ms (${received} bytes back)`));
     }, ms);
-    socket.on('data', (c) => chunks.push(c));
+    socket.on('data', (c) => {
+      chunks.push(c);
+      received += c.length;
+      if (received >= data.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(Buffer.concat(chunks));
+      }
+    });
     socket.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
+      if (received < data.length) reject(new Error(`connection closed after ${received} of ${data.length} echoed bytes`));
     });
-    socket.write(data, () => {
-      if (endAfterSend) socket.end();
+    socket.write(data);
+  });
+}
+
+/** Connects and waits for the connection to be closed by the other side; returns ms taken. */
+export function closedWithin(port: number, ms: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still open after ${ms} ms`));
+    }, ms);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - started);
     });
   });
 }

@@ -27,6 +27,8 @@ test('families, socket types and options match', () => {
   assert.is(define('TT_SOCK_DGRAM'), HostSocketType.DGRAM);
   assert.is(define('TT_OPT_BROADCAST'), HostOption.BROADCAST);
   assert.is(define('TT_OPT_JOIN_FF02_1'), HostOption.JOIN_FF02_1);
+  assert.is(define('TT_OPT_RCVBUF'), HostOption.RCVBUF);
+  assert.is(define('TT_OPT_SNDBUF'), HostOption.SNDBUF);
 });
 
 test('wasm/exports.txt and ffi.ts list the same functions', () => {
