@@ -69,6 +69,12 @@ export class ToxRuntime {
       runtime.save();
       log.info(`created a new Tox identity in ${options.dataDir}`);
     }
+    const udpPort = node.udpPort;
+    log.info(
+      udpPort
+        ? `Tox node up: UDP port ${udpPort}, DHT key ${node.dhtId}${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''} (other nodes may bootstrap from these)`
+        : `Tox node up: TCP only${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''}`,
+    );
     await runtime.bootstrap();
     return runtime;
   }

@@ -50,18 +50,35 @@ cli
   .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text);
 
-/** Single-valued flags given as lists (type [String]): the last one wins, as in ssh. */
-function normalize(flags: Record<string, unknown>): RunFlags {
-  const last = (v: unknown) => (Array.isArray(v) ? (v.at(-1) as string | undefined) : (v as string | undefined));
+/**
+ * The raw text of every value of a flag, read from argv itself: cac's parser turns an
+ * all-digit value (a Tox ID can be one) into a lossy number before `type` applies.
+ */
+function rawValues(argv: string[], names: string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    for (const name of names) {
+      if (arg === name && i + 1 < argv.length) values.push(argv[++i]!);
+      else if (arg.startsWith(`${name}=`)) values.push(arg.slice(name.length + 1));
+    }
+  }
+  return values;
+}
+
+/** Flags as text; for single-valued flags the last one wins, as in ssh. */
+function normalize(argv: string[]): RunFlags {
+  const last = (...names: string[]) => rawValues(argv, names).at(-1);
   return {
-    mode: last(flags.mode),
-    config: last(flags.config),
-    dataDir: last(flags.dataDir),
-    logLevel: last(flags.logLevel),
-    port: last(flags.port),
-    serverId: last(flags.serverId),
-    local: ([] as unknown[]).concat(flags.local ?? []).map(String),
-    pipe: last(flags.pipe),
+    mode: last('-m', '--mode'),
+    config: last('-c', '--config'),
+    dataDir: last('-d', '--data-dir'),
+    logLevel: last('-l', '--log-level'),
+    port: last('-p', '--port'),
+    serverId: last('--server-id'),
+    local: rawValues(argv, ['-L', '--local']),
+    pipe: last('--pipe'),
   };
 }
 
@@ -70,13 +87,13 @@ cli
   .option('-d, --data-dir <dir>', 'data directory', text)
   .option('--qr', 'also print the ID as a QR code')
   .option('--color', 'colour the QR code (white on black)')
-  .action((flags: { dataDir?: string[]; qr?: boolean; color?: boolean }) =>
-    printId({ dataDir: flags.dataDir?.at(-1), qr: flags.qr, color: flags.color }).catch(fail),
+  .action((flags: { qr?: boolean; color?: boolean }) =>
+    printId({ dataDir: rawValues(process.argv, ['-d', '--data-dir']).at(-1), qr: flags.qr, color: flags.color }).catch(fail),
   );
 
-cli.command('[...args]', 'run the server or the client').action((args: string[], flags: Record<string, unknown>) => {
+cli.command('[...args]', 'run the server or the client').action((args: string[]) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
-  return run(normalize(flags)).catch(fail);
+  return run(normalize(process.argv.slice(2))).catch(fail);
 });
 
 cli.help();
