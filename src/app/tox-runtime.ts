@@ -118,7 +118,7 @@ export class ToxRuntime {
 
   /** A multi-line summary of friends, links and tunnels (for SIGUSR2 and debugging). */
   describe(): string {
-    const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s)`];
+    const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
     for (const session of this.sessions.values()) {
       lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)}: ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
       for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);

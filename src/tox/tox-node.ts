@@ -381,6 +381,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.onToxcoreLog?.({ level: LOG_LEVELS[level] ?? 'error', file, line, func, message });
   }
 
+  /** Host socket counters (shared by the nodes of this process), for diagnostics. */
+  socketStats(): string {
+    const stats = this.toxcore.sockets.stats();
+    return `${stats.open} host sockets, ${stats.udpDropped} datagrams dropped by the UDP queue`;
+  }
+
   // --- lifetime -------------------------------------------------------------------------------
 
   get isClosed(): boolean {

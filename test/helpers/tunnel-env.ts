@@ -98,6 +98,8 @@ export interface TunnelEnv {
   serverId: string;
   server: CliProcess;
   client: CliProcess;
+  /** Asks both processes for their state (SIGUSR2) and returns what they printed. */
+  dumpState(): Promise<string>;
   /** Writes a file into the environment's directory, returns its path. */
   file(name: string, text: string): string;
   stop(): Promise<void>;
@@ -188,7 +190,14 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     processes.push(client);
     const listening = new RegExp(`(forwarding [^\\n]*\\n[^]*){${options.forwards.length}}`);
     if (options.forwards.length > 0) await client.waitForOutput(listening, 30_000, 'client listening on its forwards');
-    return { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop };
+    const dumpState = async () => {
+      client.signal('SIGUSR2');
+      server.signal('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 500));
+      const last = (p: CliProcess) => p.output.split('state:').at(-1)?.split('\n').slice(0, 40).join('\n');
+      return `client state:${last(client)}\nserver state:${last(server)}`;
+    };
+    return { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop, dumpState };
   } catch (error) {
     await stop();
     throw error;
