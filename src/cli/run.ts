@@ -22,6 +22,8 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     ipv6: config.ipv6,
     tcpPort: config.tcpPort,
     localDiscovery: config.bootstrapMode === 'lan',
+    startPort: config.startPort,
+    endPort: config.endPort,
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
 }

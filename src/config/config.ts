@@ -7,7 +7,8 @@
  * docs/config.md is the reference.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Forward } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
@@ -40,6 +41,8 @@ export const CONFIG_SPEC: Spec = {
         udp_enabled: { type: 'bool' },
         ipv6_enabled: { type: 'bool' }, // ours
         tcp_port: { type: 'int', min: 0, max: 65535 },
+        start_port: port, // ours: UDP port range toxcore binds (first free wins)
+        end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
         bootstrap_nodes: {
           type: 'list',
@@ -87,6 +90,8 @@ export interface ConfigFile {
     udp_enabled?: boolean;
     ipv6_enabled?: boolean;
     tcp_port?: number;
+    start_port?: number;
+    end_port?: number;
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
@@ -140,6 +145,9 @@ export interface ResolvedConfig {
   udp: boolean;
   ipv6: boolean;
   tcpPort: number;
+  /** UDP port range (toxcore's default 33445..33545 when absent). */
+  startPort: number | undefined;
+  endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
   /** Absolute path, or undefined: no rules (allow all, warned). */
@@ -174,7 +182,9 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
   const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
   const base = configFile ? dirname(configFile) : process.cwd();
-  const fromFile = (path: string | undefined) => (path ? resolvePath(base, path) : undefined);
+  // Paths in the file: "~/" is the home directory; relative paths are relative to the file.
+  const fromFile = (path: string | undefined) =>
+    path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
   if (!modeText) {
@@ -231,6 +241,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     udp,
     ipv6: file.tox?.ipv6_enabled ?? true,
     tcpPort,
+    startPort: file.tox?.start_port,
+    endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),

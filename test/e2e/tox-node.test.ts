@@ -69,7 +69,8 @@ test('both nodes find each other through a native tox-bootstrapd only (interoper
     a.send({ cmd: 'add', toxId: rb.address });
     const started = Date.now();
     await b.waitFor((e) => e.event === 'request' && e.publicKey === ra.publicKey, 90_000, 'friend request through the DHT');
-    await a.waitFor((e) => e.event === 'friend' && e.status !== 'none', 90_000, 'friend online');
+    await a.waitFor((e) => e.event === 'friend' && e.status !== 'none', 90_000, 'friend online at a');
+    await b.waitFor((e) => e.event === 'friend' && e.status !== 'none', 90_000, 'friend online at b');
     const r = await exchange({ a, b, readyA: ra, readyB: rb, onlineAfterMs: 0, stop() {} }, 1 * MB, 120_000);
     assert.is(r.receivedB.sha256, r.sentA.sha256);
     assert.is(r.receivedA.sha256, r.sentB.sha256);

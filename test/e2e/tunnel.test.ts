@@ -25,6 +25,16 @@ let env: TunnelEnv;
 let echoService: Service;
 
 test.before(async () => {
+  try {
+    await setUp();
+  } catch (error) {
+    // uvu does not print a failing hook's error: say it here.
+    console.error('setup failed:', error);
+    throw error;
+  }
+});
+
+async function setUp() {
   echoService = await startService(P.echo, echo);
   env = await startTunnelEnv({
     ports: { bootstrapUdp: 39101, bootstrapTcp: 39102, toxFirst: 39110 },
@@ -35,7 +45,7 @@ test.before(async () => {
       { local_port: P.forwardEcho2, remote_host: 'localhost', remote_port: P.echo },
     ],
   });
-});
+}
 
 test.after(async () => {
   await env?.stop();

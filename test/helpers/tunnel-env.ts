@@ -22,6 +22,8 @@ process.on('exit', () => {
 
 export class CliProcess {
   output = '';
+  /** When the process was spawned (Date.now()). */
+  readonly startedAt = Date.now();
   exitCode: number | null | undefined;
   private waiters: Array<() => void> = [];
 

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Through-the-tunnel benchmark (issue: server and client). Loopback only.
+ *
+ * The same measurements on three paths, in the same run:
+ *   direct   — straight to the service (the ceiling)
+ *   ssh -L   — OpenSSH port forwarding to a local sshd started here (Debian openssh-server;
+ *              installed if missing), key auth, on a loopback port
+ *   toxtunnel — server and client processes (dist/toxtunnel.mjs) through a local tox-bootstrapd
+ * Figures: throughput of one stream and of 8 streams (one way, into a sink that counts bytes),
+ * RTT percentiles of 64-byte echoes, time from client start to the first forwarded byte,
+ * RSS of each side.
+ *   node --import tsx bench/tunnel.ts [--mb 100]
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+
+const args = process.argv.slice(2);
+const MB = 1e6;
+const streamMB = Number(args[args.indexOf('--mb') + 1] || 100);
+const fmt = (n: number, d = 1) => n.toFixed(d);
+const P = { echo: 39501, sink: 39502, sshd: 39522, sshEcho: 39531, sshSink: 39532, ttEcho: 39541, ttSink: 39542 };
+
+// --- services ------------------------------------------------------------------------------
+/** Sink: counts bytes per connection; resolves the pending measurement at EOF. */
+const sinkDone: Array<(bytes: number) => void> = [];
+await startService(P.sink, (socket) => {
+  let bytes = 0;
+  socket.on('data', (c) => (bytes += c.length));
+  socket.on('end', () => {
+    sinkDone.shift()?.(bytes);
+    socket.end();
+  });
+});
+await startService(P.echo, (socket) => socket.pipe(socket));
+
+async function oneWay(port: number, streams: number, mbEach: number): Promise<number> {
+  const data = testData(Math.min(mbEach * MB, 16 * MB), 1);
+  const started = performance.now();
+  const finished = Array.from({ length: streams }, () => new Promise<number>((resolve) => sinkDone.push(resolve)));
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      await new Promise((r) => socket.once('connect', r));
+      let left = mbEach * MB;
+      while (left > 0) {
+        const chunk = data.subarray(0, Math.min(left, data.length));
+        left -= chunk.length;
+        if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+      }
+      socket.end();
+    }),
+  );
+  const bytes = (await Promise.all(finished)).reduce((a, b) => a + b, 0);
+  if (bytes !== streams * mbEach * MB) throw new Error(`sink got ${bytes} of ${streams * mbEach * MB} bytes`);
+  return bytes / MB / ((performance.now() - started) / 1000);
+}
+
+async function rtt(port: number, count: number): Promise<{ p50: number; p90: number; p99: number }> {
+  const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  await new Promise((r) => socket.once('connect', r));
+  const samples: number[] = [];
+  const payload = Buffer.alloc(64, 7);
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      const onData = (c: Buffer) => {
+        got += c.length;
+        if (got >= payload.length) {
+          socket.off('data', onData);
+          resolve();
+        }
+      };
+      socket.on('data', onData);
+      socket.write(payload);
+    });
+    samples.push(performance.now() - t);
+  }
+  socket.destroy();
+  samples.sort((a, b) => a - b);
+  const at = (p: number) => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!;
+  return { p50: at(50), p90: at(90), p99: at(99) };
+}
+
+const rssMiB = (pid: number | undefined) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+interface Row {
+  path: string;
+  one: number;
+  eight: number;
+  rtt: { p50: number; p90: number; p99: number };
+  firstByteMs?: number;
+  rss?: string;
+}
+const rows: Row[] = [];
+
+async function measure(path: string, echoPort: number, sinkPort: number, extra: Partial<Row> = {}): Promise<void> {
+  const one = await oneWay(sinkPort, 1, streamMB);
+  const eight = await oneWay(sinkPort, 8, Math.max(1, Math.round(streamMB / 8)));
+  const r = await rtt(echoPort, 1000);
+  rows.push({ path, one, eight, rtt: r, ...extra });
+  console.log(
+    `${path.padEnd(10)} 1 stream ${fmt(one).padStart(7)} MB/s | 8 streams ${fmt(eight).padStart(7)} MB/s | ` +
+      `RTT p50 ${fmt(r.p50, 3)} p90 ${fmt(r.p90, 3)} p99 ${fmt(r.p99, 3)} ms` +
+      (extra.firstByteMs !== undefined ? ` | first byte ${fmt(extra.firstByteMs / 1000, 2)} s after client start` : '') +
+      (extra.rss ? ` | RSS ${extra.rss}` : ''),
+  );
+}
+
+console.log(`# toxtunnel through-the-tunnel benchmark (loopback, ${streamMB} MB per one-stream run)`);
+await measure('direct', P.echo, P.sink);
+
+// --- ssh -L --------------------------------------------------------------------------------
+function ensureSsh(): boolean {
+  if (spawnSync('sh', ['-c', 'command -v sshd && command -v ssh']).status === 0) return true;
+  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null'], { stdio: 'inherit' });
+  return r.status === 0;
+}
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+if (ensureSsh()) {
+  const dir = mkdtempSync(join(tmpdir(), 'toxtunnel-bench-ssh-'));
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'user')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'user.pub')));
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [`Port ${P.sshd}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'StrictModes no', 'UsePAM no', `PidFile ${join(dir, 'pid')}`].join('\n') + '\n',
+  );
+  spawnSync('mkdir', ['-p', '/run/sshd']);
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  children.push(sshd);
+  await new Promise((r) => setTimeout(r, 500));
+  const ssh = spawn(
+    'ssh',
+    ['-N', '-p', String(P.sshd), '-i', join(dir, 'user'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
+      '-o', 'ExitOnForwardFailure=yes', '-L', `${P.sshEcho}:127.0.0.1:${P.echo}`, '-L', `${P.sshSink}:127.0.0.1:${P.sink}`, `${process.env.USER ?? 'root'}@127.0.0.1`],
+    { stdio: 'ignore' },
+  );
+  children.push(ssh);
+  for (let i = 0; i < 50; i++) {
+    const ok = await new Promise<boolean>((r) => net.connect(P.sshEcho, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false)));
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await measure('ssh -L', P.sshEcho, P.sshSink, { rss: `ssh ${fmt(rssMiB(ssh.pid))} MiB` });
+  ssh.kill();
+  sshd.kill();
+  rmSync(dir, { recursive: true, force: true });
+} else {
+  console.log('ssh -L     skipped: openssh-server could not be installed');
+}
+
+// --- toxtunnel -----------------------------------------------------------------------------
+const env = await startTunnelEnv({
+  ports: { bootstrapUdp: 39551, bootstrapTcp: 39552, toxFirst: 39560 },
+  forwards: [
+    { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
+    { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
+  ],
+});
+// Time to first byte: the client process started just now; connect at once and wait.
+const clientStarted = env.client.startedAt;
+const firstByte = await new Promise<number>((resolve, reject) => {
+  const socket = net.connect(P.ttEcho, '127.0.0.1');
+  socket.on('error', reject);
+  socket.once('data', () => {
+    socket.destroy();
+    resolve(Date.now() - clientStarted);
+  });
+  socket.write('x');
+});
+await serverOnline(env, 1000);
+await measure('toxtunnel', P.ttEcho, P.ttSink, {
+  firstByteMs: firstByte,
+  rss: `server ${fmt(rssMiB(env.server.child.pid))} MiB, client ${fmt(rssMiB(env.client.child.pid))} MiB`,
+});
+await env.stop();
+
+const direct = rows[0]!;
+console.log('\nratios against direct TCP (same run):');
+for (const row of rows.slice(1)) {
+  console.log(`  ${row.path.padEnd(10)} 1 stream ${fmt(row.one / direct.one, 3)}x, 8 streams ${fmt(row.eight / direct.eight, 3)}x, RTT p50 ${fmt(row.rtt.p50 / direct.rtt.p50, 1)}x`);
+}
+console.log(JSON.stringify(rows));
+process.exit(0);
