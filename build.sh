@@ -105,7 +105,9 @@ SODIUM_KEY="$SODIUM_ORIG_SHA256 $SODIUM_FLAGS -Os emcc-3.1.6"
 SODIUM_PREFIX=$CACHE/libsodium-$(echo "$SODIUM_KEY" | sha256sum | cut -c1-16)
 if [[ ! -f $SODIUM_PREFIX/lib/libsodium.a ]]; then
   say "building libsodium (about 90 s, once: cached in $SODIUM_PREFIX)"
-  src=$BUILD/libsodium-src
+  # Outside the project: our package.json says "type": "module", which would make node run
+  # configure's conftest programs as ES modules (and fail).
+  src=$CACHE/libsodium-src
   rm -rf "$src" && mkdir -p "$src"
   tar -xzf "$CACHE/$SODIUM_ORIG" -C "$src" --strip-components=1
   (
