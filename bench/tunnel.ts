@@ -94,6 +94,8 @@ const rssMiB = (pid: number | undefined) => {
 
 interface Row {
   path: string;
+  /** The first stream after start (toxcore's congestion control still ramping up). */
+  oneCold: number;
   one: number;
   eight: number;
   rtt: { p50: number; p90: number; p99: number };
@@ -103,12 +105,13 @@ interface Row {
 const rows: Row[] = [];
 
 async function measure(path: string, echoPort: number, sinkPort: number, extra: Partial<Row> = {}): Promise<void> {
+  const oneCold = await oneWay(sinkPort, 1, streamMB);
   const one = await oneWay(sinkPort, 1, streamMB);
   const eight = await oneWay(sinkPort, 8, Math.max(1, Math.round(streamMB / 8)));
   const r = await rtt(echoPort, 1000);
-  rows.push({ path, one, eight, rtt: r, ...extra });
+  rows.push({ path, oneCold, one, eight, rtt: r, ...extra });
   console.log(
-    `${path.padEnd(10)} 1 stream ${fmt(one).padStart(7)} MB/s | 8 streams ${fmt(eight).padStart(7)} MB/s | ` +
+    `${path.padEnd(10)} 1 stream ${fmt(oneCold).padStart(7)} MB/s first, ${fmt(one).padStart(7)} MB/s again | 8 streams ${fmt(eight).padStart(7)} MB/s | ` +
       `RTT p50 ${fmt(r.p50, 3)} p90 ${fmt(r.p90, 3)} p99 ${fmt(r.p99, 3)} ms` +
       (extra.firstByteMs !== undefined ? ` | first byte ${fmt(extra.firstByteMs / 1000, 2)} s after client start` : '') +
       (extra.rss ? ` | RSS ${extra.rss}` : ''),
