@@ -3,18 +3,27 @@
  * The client: listens on local ports (127.0.0.1 unless told otherwise) and carries each
  * accepted connection to the server as a tunnel: TUNNEL_OPEN(id, host, port), then data
  * once the server's ACK(0) says it connected. Pipe mode carries stdin/stdout instead (for
- * ssh's ProxyCommand).
+ * ssh's ProxyCommand); SOCKS listeners take the target from each connection (ssh -D); reverse
+ * specs ask the server to listen for us and carry its connections back (ssh -R, extension).
  *
- * Connections accepted while the server is offline wait for it (bounded) instead of being
- * dropped; an OPEN the server does not answer in time fails with a clear message.
+ * Connections accepted while the server is offline or not answering wait for it (bounded)
+ * instead of being dropped; an OPEN the server does not answer in time fails with a clear
+ * message. When the server goes away (offline, or silent to the keepalive) the open tunnels
+ * fail, the forwards stay up, and new connections work again as soon as it is back.
  */
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { ToxtunnelError } from '../errors.ts';
-import { TunnelIdAllocator } from '../protocol/flow-control.ts';
+import { CLIENT_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
+import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/frame.ts';
+import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
+import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
+import { TypedEmitter } from '../tox/typed-emitter.ts';
+import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Logger } from './logger.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
+import { type TunnelInfo, type TunnelKind, TunnelStats } from './tunnel-stats.ts';
 
 export interface Forward {
   /** Local address to listen on; default 127.0.0.1. */
@@ -24,31 +33,87 @@ export interface Forward {
   remotePort: number;
 }
 
+/** ssh -R [bind:]remote_port:local_host:local_port — the server listens, we connect locally. */
+export interface ReverseForward {
+  /** Address the server listens on; default (empty) = the server's 127.0.0.1. */
+  remoteBind?: string;
+  remotePort: number;
+  localHost: string;
+  localPort: number;
+}
+
+/** ssh -D [bind:]port — a local SOCKS5 server whose CONNECTs become tunnels. */
+export interface SocksListener {
+  bind?: string;
+  port: number;
+  /** Require RFC 1929 username/password from SOCKS clients. */
+  credentials?: { username: string; password: string };
+}
+
 export interface ClientOptions extends NetworkOptions {
   serverId: string;
   forwards: Forward[];
-  /** Friend request message (the shared secret, when the server asks for one). */
-  requestMessage?: string;
+  reverse?: ReverseForward[];
+  socks?: SocksListener[];
+  /** Friend request message: the shared secret, when the server asks for one. */
+  sharedSecret?: string;
+  /** Our protocol extensions (half-close, reverse); false = behave as a base-protocol peer. */
+  extensions?: boolean;
   /** How long a local connection waits for the server to come online. */
   onlineWaitMs?: number;
   /** How long the server has to answer a TUNNEL_OPEN. */
   openTimeoutMs?: number;
+  /** Keepalive timings (tests shorten them). */
+  keepalive?: { pingAfterMs?: number; deadAfterMs?: number };
 }
 
-export interface ForwardHandle {
-  forward: Forward;
-  /** The actual port (differs from forward.localPort when that was 0). */
+export type ListenerState = 'connecting' | 'active' | 'reconnecting' | 'failed' | 'closed';
+
+export interface ListenerHandle {
+  kind: 'forward' | 'socks';
+  description: string;
+  /** The actual port (differs from the configured one when that was 0). */
   port: number;
   server: net.Server;
 }
 
-export class ToxtunnelClient {
-  readonly forwards: ForwardHandle[] = [];
+export interface ReverseHandle {
+  spec: ReverseForward;
+  requestId: number;
+  state: 'requested' | 'listening' | 'refused' | 'waiting';
+  /** The port the server listens on, once it does. */
+  remotePort?: number;
+  message?: string;
+}
+
+/** What carry() resolves to: undefined when the tunnel closed normally. */
+export interface CarryFailure {
+  error: string;
+  peerErrorCode?: number;
+}
+
+export interface ClientEvents {
+  [event: string]: unknown[];
+  /** The server is reachable and answering (true) or not (false). */
+  server: [ready: boolean];
+  tunnelOpened: [info: { id: number; target: string; kind: TunnelKind }];
+  tunnelClosed: [info: { id: number; target: string; bytesIn: number; bytesOut: number }, error: string | undefined];
+  reverse: [handle: ReverseHandle];
+}
+
+const DEFAULT_REQUEST_MESSAGE = 'toxtunnel';
+
+export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
+  readonly localListeners: ListenerHandle[] = [];
+  readonly reverse: ReverseHandle[];
+  readonly stats = new TunnelStats();
   private readonly serverFriend: number;
-  private readonly ids = new TunnelIdAllocator();
-  private onlineWaiters: Array<() => void> = [];
+  private readonly ids = new TunnelIdAllocator(CLIENT_TUNNEL_IDS);
+  private readyWaiters: Array<() => void> = [];
   /** Resolvers of carry() calls, by tunnel id. */
-  private readonly finished = new Map<number, (error: string | undefined) => void>();
+  private readonly finished = new Map<number, (failure: CarryFailure | undefined) => void>();
+  private readonly kinds = new Map<number, TunnelKind>();
+  private wasReady = false;
   private stopped = false;
 
   private constructor(
@@ -56,15 +121,17 @@ export class ToxtunnelClient {
     private readonly options: ClientOptions,
     private readonly log: Logger,
   ) {
+    super();
+    this.reverse = (options.reverse ?? []).map((spec, i) => ({ spec, requestId: i + 1, state: 'waiting' }));
     const serverId = parseToxId(options.serverId);
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
-    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, options.requestMessage ?? 'toxtunnel');
+    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE);
     if (existing === undefined) {
       runtime.save();
-      log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…`);
+      log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…${options.sharedSecret !== undefined ? ' (with the shared secret)' : ''}`);
     }
-    runtime.node.on('friendConnection', (friend, status) => {
-      if (friend === this.serverFriend && status !== 'none') for (const wake of this.onlineWaiters.splice(0)) wake();
+    runtime.node.on('friendConnection', (friend) => {
+      if (friend === this.serverFriend) this.checkReady();
     });
   }
 
@@ -72,18 +139,32 @@ export class ToxtunnelClient {
     parseToxId(options.serverId); // a bad ID fails before any socket is opened
     let client: ToxtunnelClient | undefined;
     const runtime = await ToxRuntime.start(options, log, {
-      tunnelClosed: (_session, tunnel, error) => {
-        client?.ids.release(tunnel.id);
-        client?.finished.get(tunnel.id)?.(error);
-        client?.finished.delete(tunnel.id);
-        if (error) log.error(`tunnel ${tunnel.id} failed: ${error}`);
-        else log.info(`tunnel ${tunnel.id} closed (${tunnel.stats.bytesOut} bytes sent, ${tunnel.stats.bytesIn} received)`);
-      },
+      capabilities: options.extensions === false ? 0 : Capability.HALF_CLOSE | Capability.REVERSE,
+      ...(options.keepalive ? { liveness: options.keepalive } : {}),
+      tunnelOpened: (_session, tunnel) => client?.emit('tunnelOpened', { id: tunnel.id, target: tunnel.target, kind: client.kinds.get(tunnel.id) ?? 'forward' }),
+      tunnelClosed: (_session, tunnel, error) => client?.onTunnelClosed(tunnel.id, tunnel, error),
       badFrame: (_session, reason) => log.debug(`dropped a frame from the server: ${reason}`),
+      livenessChanged: (_session, state, silentMs) => {
+        if (state === 'unresponsive') log.warn(`the server stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s): tunnels closed, reconnecting`);
+        else log.info('the server answers again');
+        client?.checkReady();
+      },
+      hello: (session) => client?.onHello(session),
+      reverseResult: (_session, result) => client?.onReverseResult(result),
+      reverseOpen: (session, open) => client?.onReverseOpen(session, open),
     });
     try {
       client = new ToxtunnelClient(runtime, options, log);
-      for (const forward of options.forwards) await client.listen(forward);
+      for (const forward of options.forwards) {
+        const bind = forward.bind ?? '127.0.0.1';
+        await client.listen('forward', bind, forward.localPort, `${forward.remoteHost}:${forward.remotePort}`, (socket) =>
+          void client!.carry(socket, socket, forward.remoteHost, forward.remotePort, { kind: 'forward' }),
+        );
+      }
+      for (const socks of options.socks ?? []) {
+        const socksOptions: SocksOptions = socks.credentials ? { credentials: socks.credentials } : {};
+        await client.listen('socks', socks.bind ?? '127.0.0.1', socks.port, 'SOCKS5 (dynamic)', (socket) => void client!.socks(socket, socksOptions));
+      }
     } catch (error) {
       client?.stop();
       runtime.stop();
@@ -92,72 +173,144 @@ export class ToxtunnelClient {
     return client;
   }
 
-  get serverOnline(): boolean {
-    return this.runtime.node.friendConnectionStatus(this.serverFriend) !== 'none';
+  /** The server is connected (toxcore) and answers our keepalive. */
+  get serverReady(): boolean {
+    return this.runtime.node.friendConnectionStatus(this.serverFriend) !== 'none' && this.session().responsive;
   }
 
-  private async listen(forward: Forward): Promise<void> {
-    const bind = forward.bind ?? '127.0.0.1';
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
-      void this.carry(socket, socket, forward.remoteHost, forward.remotePort),
-    );
+  /** @deprecated the name of serverReady before the keepalive existed. */
+  get serverOnline(): boolean {
+    return this.serverReady;
+  }
+
+  private session(): FriendSession {
+    return this.runtime.session(this.serverFriend);
+  }
+
+  private checkReady(): void {
+    const ready = this.serverReady;
+    if (ready) for (const wake of this.readyWaiters.splice(0)) wake();
+    if (ready !== this.wasReady) {
+      this.wasReady = ready;
+      this.emit('server', ready);
+      if (!ready) for (const handle of this.reverse) if (handle.state !== 'refused') handle.state = 'waiting';
+    }
+  }
+
+  private async listen(kind: 'forward' | 'socks', bind: string, port: number, to: string, onConnection: (socket: net.Socket) => void): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
           new ToxtunnelError(
             'FORWARD_LISTEN_FAILED',
-            `cannot listen on ${bind}:${forward.localPort} for ${forward.remoteHost}:${forward.remotePort}: ${error.code ?? error.message}`,
-            { bind, port: forward.localPort },
+            `cannot listen on ${bind}:${port} for ${to}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : (error.code ?? error.message)}`,
+            { bind, port },
           ),
         ),
       );
-      server.listen({ host: bind, port: forward.localPort }, () => resolve());
+      server.listen({ host: bind, port }, () => resolve());
     });
-    const port = (server.address() as net.AddressInfo).port;
-    this.forwards.push({ forward, port, server });
-    this.log.info(`forwarding ${bind}:${port} -> ${forward.remoteHost}:${forward.remotePort}`);
+    const actual = (server.address() as net.AddressInfo).port;
+    this.localListeners.push({ kind, description: `${bind}:${actual} -> ${to}`, port: actual, server });
+    this.log.info(`${kind === 'socks' ? 'SOCKS5 proxy on' : 'forwarding'} ${bind}:${actual}${kind === 'socks' ? '' : ` -> ${to}`}`);
+  }
+
+  /** One SOCKS5 connection: handshake, then a tunnel to the host:port it asked for. */
+  private async socks(socket: net.Socket, options: SocksOptions): Promise<void> {
+    socket.on('error', () => {}); // handled by the handshake or the tunnel
+    let request;
+    try {
+      request = await acceptSocks5(socket, options);
+    } catch (error) {
+      this.log.warn(`SOCKS5 connection refused: ${(error as Error).message}`);
+      this.stats.failed();
+      return;
+    }
+    const { host, port } = request;
+    await this.carry(socket, socket, host, port, {
+      kind: 'socks',
+      opened: () => request.reply(0),
+      refused: (message, peerCode) => request.reply(socksReplyFor(message, peerCode)),
+    });
   }
 
   /**
    * Carries one stream (a local connection, or stdin/stdout) to remoteHost:remotePort.
    * Resolves when the tunnel is finished: undefined if it closed normally, else why it failed.
    */
-  async carry(input: Readable, output: Writable, remoteHost: string, remotePort: number): Promise<string | undefined> {
+  async carry(
+    input: Readable,
+    output: Writable,
+    remoteHost: string,
+    remotePort: number,
+    how: { kind?: TunnelKind; opened?: () => void; refused?: (message: string, peerCode: number | undefined) => void } = {},
+  ): Promise<CarryFailure | undefined> {
     input.pause();
-    const destroy = () => {
-      input.destroy();
-      if (output !== (input as unknown)) output.destroy();
+    const target = `${remoteHost}:${remotePort}`;
+    const refuse = (error: string): CarryFailure => {
+      this.stats.failed();
+      if (how.refused) how.refused(error, undefined);
+      else {
+        input.destroy();
+        if (output !== (input as unknown)) output.destroy();
+      }
+      return { error };
     };
-    if (!(await this.waitOnline())) {
-      const why = `the server did not come online within ${(this.options.onlineWaitMs ?? 60_000) / 1000} s`;
-      this.log.error(`${why}: dropped a connection to ${remoteHost}:${remotePort}`);
-      destroy();
-      return why;
+    if (!(await this.waitReady())) {
+      const why = this.stopped ? 'the client is stopping' : `the server did not come online within ${(this.options.onlineWaitMs ?? 60_000) / 1000} s`;
+      this.log.error(`${why}: dropped a connection to ${target}`);
+      return refuse(why);
     }
     const id = this.ids.allocate();
     if (id === undefined) {
-      this.log.error('all 65535 tunnel ids are in use');
-      destroy();
-      return 'all tunnel ids are in use';
+      this.log.error('all tunnel ids are in use');
+      return refuse('all tunnel ids are in use');
     }
-    const session = this.runtime.session(this.serverFriend);
-    const tunnel = session.addTunnel(id, input, output, 'opening');
-    session.send({ kind: 'open', tunnelId: id, host: remoteHost, port: remotePort });
-    this.log.info(`tunnel ${id} opening -> ${remoteHost}:${remotePort}`);
-    const timeoutMs = this.options.openTimeoutMs ?? 20_000;
-    const timer = setTimeout(() => {
-      if (tunnel.state === 'opening') tunnel.fail(`the server did not answer the open of ${remoteHost}:${remotePort} within ${timeoutMs / 1000} s`, true);
-    }, timeoutMs);
-    return new Promise((resolve) => {
-      this.finished.set(id, (error) => {
+    const session = this.session();
+    this.kinds.set(id, how.kind ?? 'forward');
+    const tunnel = session.addTunnel(id, input, output, 'opening', target, how.refused);
+    this.stats.added(session, tunnel, how.kind ?? 'forward');
+    const done = new Promise<CarryFailure | undefined>((resolve) => {
+      this.finished.set(id, (failure) => {
         clearTimeout(timer);
-        resolve(error);
+        resolve(failure);
       });
     });
+    if (how.opened) {
+      const opened = how.opened;
+      const onOpened = (info: { id: number }) => {
+        if (info.id !== id) return;
+        this.off('tunnelOpened', onOpened);
+        opened();
+      };
+      this.on('tunnelOpened', onOpened);
+      void done.then(() => this.off('tunnelOpened', onOpened));
+    }
+    session.send({ kind: 'open', tunnelId: id, host: remoteHost, port: remotePort });
+    this.log.info(`tunnel ${id} opening -> ${target}`);
+    const timeoutMs = this.options.openTimeoutMs ?? 20_000;
+    const timer = setTimeout(() => {
+      if (tunnel.state === 'opening') tunnel.fail(`the server did not answer the open of ${target} within ${timeoutMs / 1000} s`, true);
+    }, timeoutMs);
+    return done;
   }
 
-  private waitOnline(): Promise<boolean> {
-    if (this.serverOnline) return Promise.resolve(true);
+  private onTunnelClosed(id: number, tunnel: { target: string; stats: { bytesIn: number; bytesOut: number }; peerErrorCode: number | undefined }, error: string | undefined): void {
+    if (id >= CLIENT_TUNNEL_IDS.first && id <= CLIENT_TUNNEL_IDS.last) this.ids.release(id);
+    this.stats.closed(tunnel as never, error);
+    this.kinds.delete(id);
+    const finished = this.finished.get(id);
+    this.finished.delete(id);
+    finished?.(error === undefined ? undefined : { error, ...(tunnel.peerErrorCode !== undefined ? { peerErrorCode: tunnel.peerErrorCode } : {}) });
+    if (error) this.log.error(`tunnel ${id} (${tunnel.target}) failed: ${error}`);
+    else this.log.info(`tunnel ${id} closed (${tunnel.stats.bytesOut} bytes sent, ${tunnel.stats.bytesIn} received)`);
+    this.emit('tunnelClosed', { id, target: tunnel.target, bytesIn: tunnel.stats.bytesIn, bytesOut: tunnel.stats.bytesOut }, error);
+  }
+
+  private waitReady(): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    if (this.serverReady) return Promise.resolve(true);
     const waitMs = this.options.onlineWaitMs ?? 60_000;
     return new Promise((resolve) => {
       const wake = () => {
@@ -165,18 +318,124 @@ export class ToxtunnelClient {
         resolve(!this.stopped);
       };
       const timer = setTimeout(() => {
-        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== wake);
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== wake);
         resolve(false);
       }, waitMs);
-      this.onlineWaiters.push(wake);
+      this.readyWaiters.push(wake);
     });
+  }
+
+  // --- reverse tunnels (extension) ---
+
+  /** The server's HELLO: ask it to listen for our reverse specs, if it can. */
+  private onHello(session: FriendSession): void {
+    if (session.friendNumber !== this.serverFriend || this.reverse.length === 0) return;
+    if (!session.supports(Capability.REVERSE)) {
+      this.log.error(`the server does not support reverse tunnels (it is a base-protocol peer, or extensions are off): ${this.reverse.length} reverse forward(s) unused`);
+      return;
+    }
+    for (const handle of this.reverse) {
+      if (handle.state === 'refused') continue;
+      handle.state = 'requested';
+      session.send({ kind: 'reverse-listen', requestId: handle.requestId, port: handle.spec.remotePort, bind: handle.spec.remoteBind ?? '' });
+    }
+  }
+
+  private onReverseResult(result: Extract<Frame, { kind: 'reverse-result' }>): void {
+    const handle = this.reverse.find((h) => h.requestId === result.requestId);
+    if (!handle) return;
+    const to = `${handle.spec.localHost}:${handle.spec.localPort}`;
+    handle.message = result.message;
+    if (result.status === ReverseStatus.LISTENING) {
+      handle.state = 'listening';
+      handle.remotePort = result.port;
+      this.log.info(`reverse tunnel: the server listens on port ${result.port} -> ${to} here`);
+    } else {
+      handle.state = 'refused';
+      this.log.error(`reverse tunnel to ${to} refused by the server: ${result.message}`);
+    }
+    this.emit('reverse', handle);
+  }
+
+  /** The server accepted a connection on one of our reverse listeners: connect locally. */
+  private onReverseOpen(session: FriendSession, open: Extract<Frame, { kind: 'reverse-open' }>): void {
+    const { tunnelId, requestId } = open;
+    const handle = this.reverse.find((h) => h.requestId === requestId);
+    if (!handle) {
+      session.sendError(tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `No reverse forward ${requestId} here`);
+      return;
+    }
+    if (session.isInUse(tunnelId)) {
+      session.sendError(tunnelId, ErrorCode.DNS_FAILED_OR_ID_IN_USE, 'Tunnel ID in use');
+      return;
+    }
+    const { localHost, localPort } = handle.spec;
+    session.pendingOpens.add(tunnelId);
+    const socket = net.connect({ host: localHost, port: localPort, allowHalfOpen: true, noDelay: true });
+    socket.once('connect', () => {
+      if (!session.pendingOpens.delete(tunnelId)) {
+        socket.destroy();
+        return;
+      }
+      const tunnel = session.addTunnel(tunnelId, socket, socket, 'open', `reverse :${handle.remotePort ?? handle.spec.remotePort} -> ${localHost}:${localPort}`);
+      this.kinds.set(tunnelId, 'reverse');
+      this.stats.added(session, tunnel, 'reverse');
+      session.send({ kind: 'ack', tunnelId, bytesAcked: 0 });
+      this.log.info(`tunnel ${tunnelId} open: reverse -> ${localHost}:${localPort}`);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (session.tunnels.has(tunnelId) || !session.pendingOpens.delete(tunnelId)) return;
+      this.stats.failed();
+      session.sendError(tunnelId, ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${localHost}:${localPort}: ${error.code ?? error.message}`);
+      this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${error.code ?? error.message}`);
+    });
+  }
+
+  // --- the manager's view ---
+
+  status(): Record<string, unknown> {
+    const node = this.runtime.node;
+    const session = this.session();
+    const serverState = this.stopped ? 'closed' : this.serverReady ? 'active' : this.stats.snapshot().connectionsTotal > 0 || this.wasReady ? 'reconnecting' : 'connecting';
+    return {
+      mode: 'client',
+      toxId: node.address.text,
+      network: node.connectionStatus,
+      server: {
+        publicKey: node.friendPublicKey(this.serverFriend),
+        connection: node.friendConnectionStatus(this.serverFriend),
+        keepalive: session.liveness.state,
+        state: serverState,
+        extensions: session.peerCapabilities,
+      },
+      listeners: this.localListeners.map((l) => ({ kind: l.kind, listen: l.description, state: this.stopped ? 'closed' : serverState })),
+      reverse: this.reverse.map((h) => ({ remote: `${h.spec.remoteBind || '(server default)'}:${h.remotePort ?? h.spec.remotePort}`, local: `${h.spec.localHost}:${h.spec.localPort}`, state: h.state, message: h.message })),
+      ...this.stats.snapshot(),
+    };
+  }
+
+  list(): TunnelInfo[] {
+    return this.stats.list();
+  }
+
+  /** Closes one tunnel by its ref ("friend:tunnel" or the tunnel id). */
+  closeTunnel(ref: string): boolean {
+    const entry = this.stats.find(ref);
+    if (!entry) return false;
+    entry.tunnel.fail('closed by the operator', true);
+    return true;
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const handle of this.forwards) handle.server.close();
-    for (const wake of this.onlineWaiters.splice(0)) wake();
+    for (const handle of this.localListeners) handle.server.close();
+    for (const wake of this.readyWaiters.splice(0)) wake();
+    const session = this.runtime.sessions.get(this.serverFriend);
+    if (session?.supports(Capability.REVERSE)) {
+      for (const handle of this.reverse) if (handle.state === 'listening') session.send({ kind: 'reverse-cancel', requestId: handle.requestId });
+    }
     this.runtime.stop();
+    this.removeAllListeners();
   }
 }

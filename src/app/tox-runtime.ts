@@ -113,14 +113,17 @@ export class ToxRuntime {
   private onFriendConnection(friend: number, status: Connection): void {
     const key = this.node.friendPublicKey(friend) ?? '?';
     this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (friend ${friend}, ${key.slice(0, 8)}…)`);
-    if (status === 'none') this.sessions.get(friend)?.closeAll('the friend went offline');
+    const session = this.session(friend);
+    const wasOnline = session.liveness.state !== 'stopped';
+    if (status === 'none') session.offline('the friend went offline');
+    else if (!wasOnline) session.online();
   }
 
   /** A multi-line summary of friends, links and tunnels (for SIGUSR2 and debugging). */
   describe(): string {
     const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
     for (const session of this.sessions.values()) {
-      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)}: ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
+      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)} (${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
       for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);
     }
     return lines.join('\n');
@@ -128,7 +131,7 @@ export class ToxRuntime {
 
   /** Removes a friend and fails its tunnels. */
   removeFriend(friend: number, reason: string): void {
-    this.sessions.get(friend)?.closeAll(reason);
+    this.sessions.get(friend)?.offline(reason);
     this.sessions.delete(friend);
     this.node.deleteFriend(friend);
     this.save();
@@ -142,7 +145,7 @@ export class ToxRuntime {
   stop(reason = 'shutting down'): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const session of this.sessions.values()) session.closeAll(reason);
+    for (const session of this.sessions.values()) session.offline(reason);
     try {
       this.save();
     } catch (error) {

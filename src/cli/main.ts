@@ -5,6 +5,7 @@
  *   toxtunnel -m server [-c server.yaml] [-d DIR] [-l LEVEL] [-p TCP_PORT]
  *   toxtunnel -m client --server-id ID -L 2222:127.0.0.1:22 [-L …]
  *   toxtunnel -m client --server-id ID --pipe 127.0.0.1:22        (ssh ProxyCommand)
+ *   toxtunnel -m client --server-id ID -R 8080:127.0.0.1:80 -D 1080 [-s SECRET]
  *   toxtunnel print-id [-d DIR] [--qr] [--color]
  *
  * A thin shell: each command turns flags into a resolved config and calls the library.
@@ -12,6 +13,7 @@
  */
 import { cac } from 'cac';
 import { isToxtunnelError } from '../errors.ts';
+import { controlDataDir, runControlCommand } from './control-commands.ts';
 import { printId } from './print-id.ts';
 import { run, type RunFlags } from './run.ts';
 
@@ -48,7 +50,10 @@ cli
   .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)', text)
   .option('--server-id <id>', 'client: the server\'s Tox ID (76 hex characters)', text)
   .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)', text)
-  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text);
+  .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)', text)
+  .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
+  .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text);
 
 /**
  * The raw text of every value of a flag, read from argv itself: cac's parser turns an
@@ -78,7 +83,10 @@ function normalize(argv: string[]): RunFlags {
     port: last('-p', '--port'),
     serverId: last('--server-id'),
     local: rawValues(argv, ['-L', '--local']),
+    remote: rawValues(argv, ['-R', '--remote']),
+    dynamic: rawValues(argv, ['-D', '--dynamic']),
     pipe: last('--pipe'),
+    secret: last('-s', '--secret'),
   };
 }
 
@@ -90,6 +98,33 @@ cli
   .action((flags: { qr?: boolean; color?: boolean }) =>
     printId({ dataDir: rawValues(process.argv, ['-d', '--data-dir']).at(-1), qr: flags.qr, color: flags.color }).catch(fail),
   );
+
+// -d is read raw from argv (like print-id): cac would turn an all-digit dir into a number.
+const controlDataDirFlag = () => rawValues(process.argv, ['-d', '--data-dir']).at(-1);
+const runControl = (cmd: 'status' | 'list' | 'close', flags: { json?: boolean }, tunnel?: string) =>
+  runControlCommand(cmd, { dataDir: controlDataDir(controlDataDirFlag()), json: flags.json === true, tunnel }, (line) => process.stdout.write(`${line}\n`))
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch(fail);
+
+cli
+  .command('status', 'show the state of the toxtunnel running with this data directory')
+  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
+  .option('--json', 'print the answer as JSON')
+  .action((flags: { json?: boolean }) => runControl('status', flags));
+
+cli
+  .command('list', 'list the tunnels of the running toxtunnel')
+  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
+  .option('--json', 'print the answer as JSON')
+  .action((flags: { json?: boolean }) => runControl('list', flags));
+
+cli
+  .command('close <tunnel>', 'close one tunnel of the running toxtunnel (refs: toxtunnel list)')
+  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
+  .option('--json', 'print the answer as JSON')
+  .action((tunnel: string, flags: { json?: boolean }) => runControl('close', flags, String(tunnel)));
 
 cli.command('[...args]', 'run the server or the client').action((args: string[]) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));

@@ -9,12 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import type { Forward } from '../app/client.ts';
+import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
-import { type HostPort, parseForwardSpec, parseHostPort, parsePort } from './forward-spec.ts';
+import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -34,6 +34,8 @@ export const CONFIG_SPEC: Spec = {
   keys: {
     mode: { type: 'enum', values: ['server', 'client'] },
     data_dir: { type: 'string' },
+    extensions: { type: 'bool' }, // ours: negotiate half-close and reverse tunnels (default true)
+    control_socket: { type: 'bool' }, // ours: data_dir/control.sock for toxtunnel status/list/close
     logging: { type: 'map', keys: { level: { type: 'enum', values: LOG_LEVELS } } },
     tox: {
       type: 'map',
@@ -58,7 +60,14 @@ export const CONFIG_SPEC: Spec = {
         },
       },
     },
-    server: { type: 'map', keys: { rules_file: { type: 'string' } } },
+    server: {
+      type: 'map',
+      keys: {
+        rules_file: { type: 'string' },
+        shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
+        whitelist: { type: 'list', item: hex(64, "a friend's public key") }, // ours
+      },
+    },
     client: {
       type: 'map',
       keys: {
@@ -76,6 +85,24 @@ export const CONFIG_SPEC: Spec = {
           },
         },
         pipe: { type: 'string' },
+        shared_secret: { type: 'string' }, // ours: sent in the friend request
+        connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
+        reverse: {
+          // ours (ssh -R): the server listens on remote_port and carries connections here
+          type: 'list',
+          item: {
+            type: 'map',
+            keys: { remote_port: port, remote_bind: { type: 'string' }, local_host: { type: 'string' }, local_port: port },
+          },
+        },
+        socks: {
+          // ours (ssh -D): a local SOCKS5 proxy whose connections go through the server
+          type: 'list',
+          item: {
+            type: 'map',
+            keys: { port: { type: 'int', min: 0, max: 65535 }, bind: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } },
+          },
+        },
       },
     },
   },
@@ -85,6 +112,8 @@ export const CONFIG_SPEC: Spec = {
 export interface ConfigFile {
   mode?: 'server' | 'client';
   data_dir?: string;
+  extensions?: boolean;
+  control_socket?: boolean;
   logging?: { level?: LogLevel };
   tox?: {
     udp_enabled?: boolean;
@@ -95,11 +124,15 @@ export interface ConfigFile {
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
   client?: {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
+    shared_secret?: string;
+    connect_timeout?: number;
+    reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
+    socks?: Array<{ port?: number; bind?: string; username?: string; password?: string }>;
   };
 }
 
@@ -123,6 +156,17 @@ export function loadConfigFile(path: string): ConfigFile {
       if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
     }
   });
+  config.client?.reverse?.forEach((r, i) => {
+    for (const key of ['remote_port', 'local_host', 'local_port'] as const) {
+      if (r[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.reverse[${i}]: missing "${key}" (each reverse forward needs remote_port, local_host, local_port)`, { file: path, key: `client.reverse[${i}].${key}` });
+    }
+  });
+  config.client?.socks?.forEach((x, i) => {
+    if (x.port === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: missing "port" (the local SOCKS5 port)`, { file: path, key: `client.socks[${i}].port` });
+    if ((x.username === undefined) !== (x.password === undefined)) {
+      throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: give both "username" and "password", or neither`, { file: path, key: `client.socks[${i}]` });
+    }
+  });
   return config;
 }
 
@@ -135,7 +179,10 @@ export interface CliFlags {
   port?: string | number;
   serverId?: string;
   local?: string | string[];
+  remote?: string | string[];
+  dynamic?: string | string[];
   pipe?: string;
+  secret?: string;
 }
 
 export interface ResolvedConfig {
@@ -154,7 +201,16 @@ export interface ResolvedConfig {
   rulesFile: string | undefined;
   serverId: string | undefined;
   forwards: Forward[];
+  reverse: ReverseForward[];
+  socks: SocksListener[];
   pipe: HostPort | undefined;
+  /** Shared secret (server: required in friend requests; client: sent in ours). Never logged. */
+  sharedSecret: string | undefined;
+  whitelist: string[] | undefined;
+  extensions: boolean;
+  controlSocket: boolean;
+  /** How long a client connection waits for the server to be reachable (ms). */
+  connectTimeoutMs: number;
   /** Where each setting came from is not kept; the config file's path is, for messages. */
   configFile: string | undefined;
 }
@@ -176,7 +232,7 @@ function bool(value: string, source: string): boolean {
  * Environment overrides, documented in docs/config.md:
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
- * TOXTUNNEL_PIPE.
+ * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -227,11 +283,36 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   }));
   const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
   const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : 'pipe') : undefined;
-  const forwards = cliForwards.length > 0 ? cliForwards : pipe ? [] : fileForwards;
+  const cliReverse = ([] as string[]).concat(flags.remote ?? []).map(parseReverseSpec);
+  const cliSocks = ([] as string[]).concat(flags.dynamic ?? []).map(parseSocksSpec);
+  const fromCli = cliForwards.length + cliReverse.length + cliSocks.length > 0;
+  // Command-line forwards replace the file's (as ssh's -L does with its config); pipe mode has none.
+  const forwards = fromCli ? cliForwards : pipe ? [] : fileForwards;
+  const reverse: ReverseForward[] = fromCli
+    ? cliReverse
+    : pipe
+      ? []
+      : (file.client?.reverse ?? []).map((r) => ({ ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! }));
+  const socks: SocksListener[] = fromCli
+    ? cliSocks
+    : pipe
+      ? []
+      : (file.client?.socks ?? []).map((x) => ({
+          ...(x.bind ? { bind: x.bind } : {}),
+          port: x.port!,
+          ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
+        }));
 
   if (mode === 'client') {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
-    if (forwards.length === 0 && !pipe) throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, --pipe host:port, or client.forwards');
+    if (forwards.length + reverse.length + socks.length === 0 && !pipe) {
+      throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
+    }
+  }
+  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
+  if (sharedSecret !== undefined && (sharedSecret.length === 0 || Buffer.byteLength(sharedSecret) > 1016)) {
+    // TOX_MAX_FRIEND_REQUEST_LENGTH is 1016 bytes; the secret travels as the request message.
+    throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
   }
   const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
   return {
@@ -248,7 +329,18 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
+    reverse,
+    socks,
     pipe,
+    sharedSecret,
+    whitelist: file.server?.whitelist?.map((k) => k.trim().toUpperCase()),
+    extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
+    controlSocket: file.control_socket ?? true,
+    connectTimeoutMs:
+      1000 *
+      (env.TOXTUNNEL_CONNECT_TIMEOUT !== undefined
+        ? parsePort(env.TOXTUNNEL_CONNECT_TIMEOUT, 'number of seconds', 'TOXTUNNEL_CONNECT_TIMEOUT')
+        : (file.client?.connect_timeout ?? 60)),
     configFile,
   };
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
  * Forward specs as ssh writes them: `-L [bind_address:]port:host:hostport` (IPv6 addresses
- * in brackets, e.g. `-L 2222:[::1]:22`), and `--pipe host:port`.
+ * in brackets, e.g. `-L 2222:[::1]:22`), `-R [bind_address:]port:host:hostport` (the server
+ * listens on port, connections come to host:hostport here), `-D [bind_address:]port` (SOCKS5),
+ * and `--pipe host:port`.
  */
 import { ToxtunnelError } from '../errors.ts';
-import type { Forward } from '../app/client.ts';
+import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
 
 export interface HostPort {
   host: string;
@@ -63,4 +65,27 @@ export function parseHostPort(spec: string, context: string): HostPort {
   const parts = splitColons(spec);
   if (parts.length !== 2 || !parts[0]) throw cliError(`bad ${context} ${JSON.stringify(spec)}: expected host:port, e.g. 127.0.0.1:22`);
   return { host: parts[0], port: parsePort(parts[1]!, 'port', `${context} ${spec}`) };
+}
+
+export function parseReverseSpec(spec: string): ReverseForward {
+  const context = `-R ${spec}`;
+  const parts = splitColons(spec);
+  if (parts.length !== 3 && parts.length !== 4) {
+    throw cliError(`bad reverse forward ${JSON.stringify(spec)}: expected [bind_address:]port:host:hostport, e.g. -R 8080:127.0.0.1:80 (the server listens on 8080)`);
+  }
+  const [bind, remote, host, local] = parts.length === 4 ? parts : [undefined, ...parts];
+  if (!host) throw cliError(`bad reverse forward ${JSON.stringify(spec)}: the local host is empty`);
+  return {
+    ...(bind ? { remoteBind: bind } : {}),
+    remotePort: parsePort(remote!, 'server port', context),
+    localHost: host,
+    localPort: parsePort(local!, 'local port', context),
+  };
+}
+
+export function parseSocksSpec(spec: string): SocksListener {
+  const parts = splitColons(spec);
+  if (parts.length > 2 || parts.some((p) => p === '')) throw cliError(`bad SOCKS listener ${JSON.stringify(spec)}: expected [bind_address:]port, e.g. -D 1080`);
+  const [bind, port] = parts.length === 2 ? parts : [undefined, parts[0]!];
+  return { ...(bind ? { bind } : {}), port: parsePort(port!, 'SOCKS port', `-D ${spec}`, true) };
 }

@@ -9,6 +9,9 @@
  *           ports: [22, 443]               # [] or absent = every port
  *       deny:
  *         - host: "10.0.0.1"
+ *       listen:                            # ours: reverse tunnels (-R) this friend may ask for
+ *         - bind: 127.0.0.1                # optional, default 127.0.0.1; one "*" wildcard allowed
+ *           ports: [8080, 8081]            # [] or absent = every port
  *       expires: 2026-12-31T18:00:00Z      # ours, optional: after it the rule is gone
  *
  * Semantics: deny entries are checked first, then allow entries; a friend with no rule (or
@@ -31,6 +34,8 @@ export interface Rule {
   friend: string;
   allow: HostPorts[];
   deny: HostPorts[];
+  /** Reverse tunnels: where the server may listen for this friend (bind pattern, ports). */
+  listen: HostPorts[];
   expires: Date | undefined;
 }
 
@@ -49,12 +54,16 @@ const RULE: Spec = {
     friend_pk: PUBLIC_KEY,
     allow: { type: 'list', item: HOST_PORTS },
     deny: { type: 'list', item: HOST_PORTS },
+    listen: {
+      type: 'list',
+      item: { type: 'map', keys: { bind: { type: 'string' }, ports: { type: 'list', item: { type: 'int', min: 1, max: 65535 } } } },
+    },
     expires: { type: 'string', check: (v) => (Number.isNaN(Date.parse(v)) ? `${JSON.stringify(v)} is not an ISO 8601 time such as 2026-12-31T18:00:00Z` : undefined) },
   },
 };
 const RULES_FILE: Spec = { type: 'map', keys: { rules: { type: 'list', item: RULE } } };
 
-type RawRule = { friend?: string; friend_pk?: string; allow?: Array<{ host?: string; ports?: number[] }>; deny?: Array<{ host?: string; ports?: number[] }>; expires?: string | Date };
+type RawRule = { friend?: string; friend_pk?: string; allow?: Array<{ host?: string; ports?: number[] }>; deny?: Array<{ host?: string; ports?: number[] }>; listen?: Array<{ bind?: string; ports?: number[] }>; expires?: string | Date };
 
 export function parseRules(text: string, file: string): RuleSet {
   const { root, where } = parseYaml(text, file, 'RULES_SYNTAX');
@@ -77,6 +86,7 @@ export function parseRules(text: string, file: string): RuleSet {
       friend: friend.trim().toUpperCase(),
       allow: hostPorts(r.allow, 'allow'),
       deny: hostPorts(r.deny, 'deny'),
+      listen: hostPorts((r.listen ?? []).map((e) => ({ host: e.bind ?? '127.0.0.1', ports: e.ports })), 'listen'),
       expires: r.expires === undefined ? undefined : new Date(r.expires),
     };
   });
@@ -122,6 +132,28 @@ export class RuleSet implements AccessPolicy {
   rulesFor(friendPublicKey: string, now = new Date()): Rule[] {
     const key = friendPublicKey.toUpperCase();
     return this.rules.filter((r) => r.friend === key && (r.expires === undefined || r.expires > now));
+  }
+
+  /** Whether a friend has any rule in force (a friend without one is not accepted). */
+  admits(friendPublicKey: string, now = new Date()): boolean {
+    return this.rulesFor(friendPublicKey, now).length > 0;
+  }
+
+  /** When the next rule expires (after `now`), if any: the server re-checks then. */
+  nextExpiry(now = new Date()): Date | undefined {
+    const times = this.rules.map((r) => r.expires).filter((e): e is Date => e !== undefined && e > now);
+    return times.length ? new Date(Math.min(...times.map((t) => t.getTime()))) : undefined;
+  }
+
+  /** May this friend have the server listen on bind:port for it (reverse tunnel)? */
+  decideListen(friendPublicKey: string, bind: string, port: number, now = new Date()): { allowed: boolean; reason: string } {
+    const who = `friend ${friendPublicKey.slice(0, 8)}…`;
+    const target = normalizeHost(bind);
+    for (const rule of this.rulesFor(friendPublicKey, now)) {
+      const entry = rule.listen.find((e) => entryMatches(e, target, port));
+      if (entry) return { allowed: true, reason: `allowed by the rule for ${who} (listen ${describe(entry)})` };
+    }
+    return { allowed: false, reason: `no listen entry of ${who} allows ${target}:${port}` };
   }
 
   decide(friendPublicKey: string, host: string, port: number, now = new Date()): { allowed: boolean; reason: string } {

@@ -56,17 +56,26 @@ export class AckCounter {
 
 /**
  * Tunnel ids of one friend: 1..65535 (0 is PING/PONG), handed out incrementing and
- * wrapping, skipping ids still in use.
+ * wrapping, skipping ids still in use. Our client uses 1..0x7FFF and, with the REVERSE
+ * extension, the server opens its tunnels with 0x8000..0xFFFF, so the two never collide
+ * (any subset is valid for a base-protocol server).
  */
+export const CLIENT_TUNNEL_IDS = { first: 1, last: 0x7fff } as const;
+export const SERVER_TUNNEL_IDS = { first: 0x8000, last: 0xffff } as const;
+
 export class TunnelIdAllocator {
   private readonly inUse = new Set<number>();
-  private next = 1;
+  private next: number;
+
+  constructor(private readonly range: { first: number; last: number } = CLIENT_TUNNEL_IDS) {
+    this.next = range.first;
+  }
 
   allocate(): number | undefined {
-    if (this.inUse.size >= 0xffff) return undefined;
+    if (this.inUse.size >= this.range.last - this.range.first + 1) return undefined;
     for (;;) {
       const id = this.next;
-      this.next = id === 0xffff ? 1 : id + 1;
+      this.next = id === this.range.last ? this.range.first : id + 1;
       if (!this.inUse.has(id)) {
         this.inUse.add(id);
         return id;

@@ -33,7 +33,34 @@ export const FrameType = {
   ERROR: 0x05,
   PING: 0x10,
   PONG: 0x11,
-  // 0x20..0x3F: reserved for our negotiated extensions (docs/protocol.md, "Extensions").
+  // 0x20..0x3F: our negotiated extensions (docs/protocol.md, "Extensions"). A base-protocol
+  // peer drops unknown types with a warning, so sending HELLO to it is harmless; every other
+  // extension frame is sent only after the peer's HELLO announced the capability.
+  HELLO: 0x20,
+  FIN: 0x21,
+  REVERSE_LISTEN: 0x22,
+  REVERSE_RESULT: 0x23,
+  REVERSE_OPEN: 0x24,
+  REVERSE_CANCEL: 0x25,
+} as const;
+
+/** Version byte of our HELLO frame. */
+export const HELLO_VERSION = 1;
+
+/** Capability bits of HELLO (a 32-bit big-endian mask). */
+export const Capability = {
+  /** TUNNEL_FIN: one direction ends, the other keeps flowing (TCP half-close). */
+  HALF_CLOSE: 1 << 0,
+  /** REVERSE_*: the server listens on the client's behalf (ssh -R). */
+  REVERSE: 1 << 1,
+} as const;
+
+/** REVERSE_RESULT status byte. */
+export const ReverseStatus = {
+  LISTENING: 0,
+  NOT_ALLOWED: 1,
+  LISTEN_FAILED: 2,
+  INVALID: 3,
 } as const;
 
 /** TUNNEL_ERROR codes; each is overloaded in the existing implementation. */
@@ -53,7 +80,14 @@ export type Frame =
   | { kind: 'ack'; tunnelId: number; bytesAcked: number }
   | { kind: 'error'; tunnelId: number; code: number; description: string }
   | { kind: 'ping' }
-  | { kind: 'pong' };
+  | { kind: 'pong' }
+  // Extensions (ours, negotiated):
+  | { kind: 'hello'; version: number; capabilities: number }
+  | { kind: 'fin'; tunnelId: number }
+  | { kind: 'reverse-listen'; requestId: number; port: number; bind: string }
+  | { kind: 'reverse-result'; requestId: number; status: number; port: number; message: string }
+  | { kind: 'reverse-open'; tunnelId: number; requestId: number }
+  | { kind: 'reverse-cancel'; requestId: number };
 
 export type DecodeResult =
   | { ok: true; frame: Frame }
@@ -107,7 +141,45 @@ export function encodePacket(frame: Frame): Uint8Array {
       return packet(FrameType.PING, 0, new Uint8Array(0));
     case 'pong':
       return packet(FrameType.PONG, 0, new Uint8Array(0));
+    case 'hello': {
+      const payload = new Uint8Array(5);
+      payload[0] = frame.version;
+      new DataView(payload.buffer).setUint32(1, frame.capabilities >>> 0);
+      return packet(FrameType.HELLO, 0, payload);
+    }
+    case 'fin':
+      return packet(FrameType.FIN, frame.tunnelId, new Uint8Array(0));
+    case 'reverse-listen': {
+      const bind = utf8.encode(frame.bind);
+      if (bind.length > MAX_HOST_LENGTH) invalid(`bind address must be at most ${MAX_HOST_LENGTH} bytes`);
+      if (!isPort(frame.port)) invalid(`port ${frame.port} is not 1..65535`);
+      const payload = new Uint8Array(3 + bind.length);
+      new DataView(payload.buffer).setUint16(0, frame.port);
+      payload[2] = bind.length;
+      payload.set(bind, 3);
+      return packet(FrameType.REVERSE_LISTEN, nonZeroId(frame.requestId), payload);
+    }
+    case 'reverse-result': {
+      const text = utf8.encode(frame.message).subarray(0, MAX_PACKET_SIZE - 1 - HEADER_SIZE - 3);
+      const payload = new Uint8Array(3 + text.length);
+      payload[0] = frame.status;
+      new DataView(payload.buffer).setUint16(1, frame.port);
+      payload.set(text, 3);
+      return packet(FrameType.REVERSE_RESULT, nonZeroId(frame.requestId), payload);
+    }
+    case 'reverse-open': {
+      const payload = new Uint8Array(2);
+      new DataView(payload.buffer).setUint16(0, nonZeroId(frame.requestId));
+      return packet(FrameType.REVERSE_OPEN, nonZeroId(frame.tunnelId), payload);
+    }
+    case 'reverse-cancel':
+      return packet(FrameType.REVERSE_CANCEL, nonZeroId(frame.requestId), new Uint8Array(0));
   }
+}
+
+function nonZeroId(id: number): number {
+  if (id === 0) invalid('id 0 is reserved');
+  return id;
 }
 
 function packet(type: number, tunnelId: number, payload: Uint8Array): Uint8Array {
@@ -176,6 +248,45 @@ export function decodePacket(packet: Uint8Array): DecodeResult {
       return { ok: true, frame: { kind: 'ping' } };
     case FrameType.PONG:
       return { ok: true, frame: { kind: 'pong' } };
+    case FrameType.HELLO:
+      if (payload.length < 5) return { ok: false, action: 'drop', tunnelId, reason: `HELLO payload of ${payload.length} bytes, expected at least 5` };
+      // Bytes after the mask are for later versions: ignored.
+      return { ok: true, frame: { kind: 'hello', version: payload[0]!, capabilities: view.getUint32(1 + HEADER_SIZE + 1) } };
+    case FrameType.FIN:
+      if (tunnelId === 0) return reject('FIN on tunnel 0');
+      return { ok: true, frame: { kind: 'fin', tunnelId } };
+    case FrameType.REVERSE_LISTEN: {
+      if (tunnelId === 0) return reject('REVERSE_LISTEN with request id 0');
+      if (payload.length < 3) return reject('REVERSE_LISTEN shorter than port and bind length');
+      const port = view.getUint16(1 + HEADER_SIZE);
+      const bindLength = payload[2]!;
+      if (3 + bindLength > payload.length) return reject(`REVERSE_LISTEN bind length ${bindLength} overruns the payload`);
+      if (port === 0) return reject('REVERSE_LISTEN on port 0');
+      const bindBytes = payload.subarray(3, 3 + bindLength);
+      if (bindBytes.some((b) => b < 0x20 || b === 0x7f)) return reject('REVERSE_LISTEN bind address contains NUL or control bytes');
+      let bind: string;
+      try {
+        bind = utf8Strict.decode(bindBytes);
+      } catch {
+        return reject('REVERSE_LISTEN bind address is not UTF-8');
+      }
+      return { ok: true, frame: { kind: 'reverse-listen', requestId: tunnelId, port, bind } };
+    }
+    case FrameType.REVERSE_RESULT: {
+      if (tunnelId === 0 || payload.length < 3) return { ok: false, action: 'drop', tunnelId, reason: 'malformed REVERSE_RESULT' };
+      const message = utf8Lenient.decode(payload.subarray(3)).replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+      return { ok: true, frame: { kind: 'reverse-result', requestId: tunnelId, status: payload[0]!, port: view.getUint16(1 + HEADER_SIZE + 1), message } };
+    }
+    case FrameType.REVERSE_OPEN: {
+      if (tunnelId === 0) return reject('REVERSE_OPEN on tunnel 0');
+      if (payload.length < 2) return reject('REVERSE_OPEN without a request id');
+      const requestId = view.getUint16(1 + HEADER_SIZE);
+      if (requestId === 0) return reject('REVERSE_OPEN for request id 0');
+      return { ok: true, frame: { kind: 'reverse-open', tunnelId, requestId } };
+    }
+    case FrameType.REVERSE_CANCEL:
+      if (tunnelId === 0) return { ok: false, action: 'drop', tunnelId, reason: 'REVERSE_CANCEL with request id 0' };
+      return { ok: true, frame: { kind: 'reverse-cancel', requestId: tunnelId } };
     default:
       // Unknown types may come from a newer peer: drop (the existing implementation warns).
       return { ok: false, action: 'drop', tunnelId, reason: `unknown frame type 0x${type.toString(16).padStart(2, '0')}` };

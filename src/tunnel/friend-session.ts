@@ -9,9 +9,10 @@
  * that fail validation are counted and dropped, or rejected with an ERROR, never acted on.
  */
 import type { Readable, Writable } from 'node:stream';
-import { type Frame, decodePacket, encodePacket, ErrorCode } from '../protocol/frame.ts';
+import { Capability, type Frame, decodePacket, encodePacket, ErrorCode, HELLO_VERSION } from '../protocol/frame.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
 import { FriendLink } from './friend-link.ts';
+import { type LivenessOptions, PeerLiveness } from './liveness.ts';
 import { Tunnel } from './tunnel.ts';
 
 /** Ids closed recently enough that late frames for them are ignored, not answered. */
@@ -23,7 +24,26 @@ export interface OpenRequest {
   port: number;
 }
 
+type FrameOf<K extends Frame['kind']> = Extract<Frame, { kind: K }>;
+
 export interface SessionHandlers {
+  /** Our HELLO capabilities (0: extensions off, we behave as a base-protocol peer). */
+  capabilities: number;
+  liveness?: LivenessOptions;
+  /** The peer's HELLO arrived: extensions it shares with us may be used from now on. */
+  hello?(session: FriendSession): void;
+  /** The keepalive's verdict changed. */
+  livenessChanged?(session: FriendSession, state: 'alive' | 'unresponsive', silentMs: number): void;
+  /** A tunnel was confirmed by the peer (ACK 0). */
+  tunnelOpened?(session: FriendSession, tunnel: Tunnel): void;
+  /** toxcore says the friend is gone (its tunnels are failed right after). */
+  sessionOffline?(session: FriendSession): void;
+  /** Reverse tunnels (extension): server side. */
+  reverseListen?(session: FriendSession, request: FrameOf<'reverse-listen'>): void;
+  reverseCancel?(session: FriendSession, requestId: number): void;
+  /** Reverse tunnels (extension): client side. */
+  reverseResult?(session: FriendSession, result: FrameOf<'reverse-result'>): void;
+  reverseOpen?(session: FriendSession, open: FrameOf<'reverse-open'>): void;
   /** A TUNNEL_OPEN arrived (server side); undefined means OPEN is not accepted here. */
   open?(session: FriendSession, request: OpenRequest): void;
   /** A tunnel finished; `error` is the reason if it failed (peer ERROR text, timeout, …). */
@@ -39,6 +59,10 @@ export class FriendSession {
   /** OPEN requests being handled (server: connecting to the target). */
   readonly pendingOpens = new Set<number>();
   droppedFrames = 0;
+  /** The peer's HELLO capabilities (0 until it sends one: a base-protocol peer never does). */
+  peerCapabilities = 0;
+  private helloSent = false;
+  readonly liveness: PeerLiveness;
 
   constructor(
     node: ToxNode,
@@ -47,6 +71,47 @@ export class FriendSession {
     private readonly handlers: SessionHandlers,
   ) {
     this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason));
+    this.liveness = new PeerLiveness(
+      () => this.link.sendUrgent(encodePacket({ kind: 'ping' })),
+      (state, silentMs) => {
+        if (state === 'unresponsive') this.closeAll(`the peer stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s)`);
+        this.handlers.livenessChanged?.(this, state, silentMs);
+      },
+      handlers.liveness,
+    );
+  }
+
+  /** True when both sides announced the capability. */
+  supports(capability: number): boolean {
+    return (this.handlers.capabilities & this.peerCapabilities & capability) !== 0;
+  }
+
+  /** True while the friend is connected (toxcore) and answering (keepalive). */
+  get responsive(): boolean {
+    return this.liveness.state === 'alive';
+  }
+
+  /** toxcore says the friend is connected: announce our extensions, start the keepalive. */
+  online(): void {
+    this.peerCapabilities = 0;
+    this.helloSent = false;
+    this.sendHello();
+    this.liveness.start();
+  }
+
+  /** toxcore says the friend is gone. */
+  offline(reason: string): void {
+    this.handlers.sessionOffline?.(this);
+    this.liveness.stop();
+    this.peerCapabilities = 0;
+    this.helloSent = false;
+    this.closeAll(reason);
+  }
+
+  private sendHello(): void {
+    if (this.handlers.capabilities === 0 || this.helloSent) return;
+    this.helloSent = true;
+    this.send({ kind: 'hello', version: HELLO_VERSION, capabilities: this.handlers.capabilities });
   }
 
   /** Number of tunnels open or being opened (the per-friend limit counts these). */
@@ -66,21 +131,35 @@ export class FriendSession {
     this.send({ kind: 'error', tunnelId, code, description });
   }
 
-  addTunnel(id: number, input: Readable, output: Writable, state: 'opening' | 'open'): Tunnel {
+  addTunnel(
+    id: number,
+    input: Readable,
+    output: Writable,
+    state: 'opening' | 'open',
+    target: string,
+    refused?: (message: string, peerErrorCode: number | undefined) => void,
+  ): Tunnel {
     this.recentlyClosed.delete(id);
-    const tunnel = new Tunnel(id, input, output, this.link, {
-      closed: (t, error) => {
+    const events = {
+      opened: (t: Tunnel) => this.handlers.tunnelOpened?.(this, t),
+      closed: (t: Tunnel, error: string | undefined) => {
         if (this.tunnels.get(t.id) === t) this.tunnels.delete(t.id);
         this.rememberClosed(t.id);
         this.handlers.tunnelClosed(this, t, error);
       },
-    }, state);
+    };
+    const tunnel = new Tunnel(id, input, output, this.link, events, state, {
+      target,
+      peerHalfClose: () => this.supports(Capability.HALF_CLOSE),
+      ...(refused ? { refused } : {}),
+    });
     this.tunnels.set(id, tunnel);
     return tunnel;
   }
 
   /** One lossless packet from this friend. */
   receive(packet: Uint8Array): void {
+    this.liveness.heard();
     const decoded = decodePacket(packet);
     if (!decoded.ok) {
       this.droppedFrames++;
@@ -123,7 +202,29 @@ export class FriendSession {
         this.pendingOpens.delete(frame.tunnelId);
         return;
       case 'error':
-        this.tunnels.get(frame.tunnelId)?.fail(frame.description || `error code ${frame.code}`);
+        this.tunnels.get(frame.tunnelId)?.receiveError(frame.code, frame.description);
+        return;
+      case 'hello':
+        // Answer in kind (once per online period), then use what both sides announced.
+        this.peerCapabilities = frame.capabilities >>> 0;
+        this.sendHello();
+        this.handlers.hello?.(this);
+        return;
+      case 'fin':
+        if (this.handlers.capabilities & Capability.HALF_CLOSE) this.tunnels.get(frame.tunnelId)?.receiveFin();
+        return;
+      case 'reverse-listen':
+        if (this.handlers.capabilities & Capability.REVERSE && this.handlers.reverseListen) this.handlers.reverseListen(this, frame);
+        return;
+      case 'reverse-cancel':
+        if (this.handlers.capabilities & Capability.REVERSE) this.handlers.reverseCancel?.(this, frame.requestId);
+        return;
+      case 'reverse-result':
+        if (this.handlers.capabilities & Capability.REVERSE) this.handlers.reverseResult?.(this, frame);
+        return;
+      case 'reverse-open':
+        if (this.handlers.capabilities & Capability.REVERSE && this.handlers.reverseOpen) this.handlers.reverseOpen(this, frame);
+        else this.sendError(frame.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Reverse tunnels are not enabled here');
         return;
     }
   }

@@ -9,7 +9,10 @@
  *   callback), and every 16 KiB delivered is acknowledged. A slow writer therefore stops the
  *   ACKs, which stops the peer's sender: back-pressure end to end, one tunnel at a time;
  * - closing: stream EOF or error sends TUNNEL_CLOSE; a TUNNEL_CLOSE from the peer ends the
- *   stream after everything received has been written.
+ *   stream after everything received has been written;
+ * - half-close (extension, when the peer announced it): stream EOF sends TUNNEL_FIN instead
+ *   and the other direction keeps flowing; a FIN from the peer shuts down our writing side
+ *   once everything before it is written. When both directions are finished, CLOSE.
  */
 import type { Readable, Writable } from 'node:stream';
 import { type Frame, encodePacket, MAX_DATA_PAYLOAD } from '../protocol/frame.ts';
@@ -21,11 +24,27 @@ export type TunnelState = 'opening' | 'open' | 'closing' | 'closed';
 export interface TunnelStats {
   bytesIn: number;
   bytesOut: number;
+  openedAt: number;
+  lastActivity: number;
 }
 
 export interface TunnelEvents {
+  /** The peer confirmed the open (ACK 0): data flows from now on. */
+  opened?(tunnel: Tunnel): void;
   /** The tunnel is finished (either side closed it, or it failed); `error` if it failed. */
   closed(tunnel: Tunnel, error: string | undefined): void;
+}
+
+export interface TunnelOptions {
+  /** What this tunnel reaches, for people: "host:port" or a listener's description. */
+  target: string;
+  /** Whether the peer understands TUNNEL_FIN (decided when our input ends). */
+  peerHalfClose: () => boolean;
+  /**
+   * Called instead of destroying the streams when the tunnel fails before it opened (a SOCKS
+   * front end writes its failure reply here, then closes the socket itself).
+   */
+  refused?: (message: string, peerErrorCode: number | undefined) => void;
 }
 
 /** How long a locally closed tunnel waits for the peer's CLOSE before ending the stream. */
@@ -33,12 +52,16 @@ const CLOSE_LINGER_MS = 5000;
 
 export class Tunnel {
   state: TunnelState;
-  readonly stats: TunnelStats = { bytesIn: 0, bytesOut: 0 };
+  readonly stats: TunnelStats = { bytesIn: 0, bytesOut: 0, openedAt: Date.now(), lastActivity: Date.now() };
+  /** The peer's TUNNEL_ERROR code, when the peer failed the tunnel. */
+  peerErrorCode: number | undefined;
   private readonly window = new SendWindow();
   private readonly acks = new AckCounter();
   private pendingOut: Uint8Array[] = [];
   private inputEnded = false;
   private closeSent = false;
+  private finSent = false;
+  private finReceived = false;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly stopWatchingLink: () => void;
 
@@ -49,6 +72,7 @@ export class Tunnel {
     private readonly link: FriendLink,
     private readonly events: TunnelEvents,
     initialState: 'opening' | 'open',
+    private readonly options: TunnelOptions,
   ) {
     this.state = initialState;
     this.stopWatchingLink = link.onWritable(() => this.pump());
@@ -77,13 +101,19 @@ export class Tunnel {
   confirm(): void {
     if (this.state !== 'opening') return;
     this.state = 'open';
+    this.events.opened?.(this);
     this.pump();
+  }
+
+  get target(): string {
+    return this.options.target;
   }
 
   /** DATA from the peer. */
   receiveData(payload: Uint8Array): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.finReceived) return;
     this.stats.bytesIn += payload.length;
+    this.stats.lastActivity = Date.now();
     this.output.write(payload, (error) => {
       if (error || this.state === 'closed') return;
       const ack = this.acks.delivered(payload.length);
@@ -112,23 +142,42 @@ export class Tunnel {
     this.finish(undefined);
   }
 
-  /** ERROR from the peer, a timeout, or a local failure. */
+  /** FIN from the peer (half-close): it sends no more; shut down our writing side after the rest. */
+  receiveFin(): void {
+    if (this.state === 'closed' || this.finReceived) return;
+    this.finReceived = true;
+    this.output.end();
+    if (this.finSent) this.bothDirectionsDone();
+  }
+
+  /** ERROR from the peer. */
+  receiveError(code: number, description: string): void {
+    this.peerErrorCode = code;
+    this.fail(description || `error code ${code}`);
+  }
+
+  /** A timeout, or a local failure. */
   fail(message: string, notifyPeer = false): void {
     if (this.state === 'closed') return;
     if (notifyPeer && !this.closeSent) {
       this.closeSent = true;
       this.sendFrame({ kind: 'close', tunnelId: this.id });
     }
+    const wasOpening = this.state === 'opening';
     this.state = 'closed';
     this.cleanup();
-    this.input.destroy();
-    if (this.output !== (this.input as unknown)) this.output.destroy();
+    if (wasOpening && this.options.refused) {
+      this.options.refused(message, this.peerErrorCode);
+    } else {
+      this.input.destroy();
+      if (this.output !== (this.input as unknown)) this.output.destroy();
+    }
     this.events.closed(this, message);
   }
 
   describe(): string {
     const pending = this.pendingOut.reduce((n, c) => n + c.length, 0);
-    return `tunnel ${this.id} ${this.state}: in ${this.stats.bytesIn}, out ${this.stats.bytesOut}, unacked ${this.window.unacknowledged}, pending ${pending}, input ${this.input.isPaused() ? 'paused' : 'flowing'}${this.inputEnded ? ' (ended)' : ''}, output queue ${this.output.writableLength}`;
+    return `tunnel ${this.id} ${this.state} ${this.target}${this.finSent ? ' fin-sent' : ''}${this.finReceived ? ' fin-received' : ''}: in ${this.stats.bytesIn}, out ${this.stats.bytesOut}, unacked ${this.window.unacknowledged}, pending ${pending}, input ${this.input.isPaused() ? 'paused' : 'flowing'}${this.inputEnded ? ' (ended)' : ''}, output queue ${this.output.writableLength}`;
   }
 
   /** Moves pending input into DATA frames while the window and the link allow. */
@@ -144,15 +193,34 @@ export class Tunnel {
       else this.pendingOut[0] = chunk.subarray(take);
       this.window.onSent(take);
       this.stats.bytesOut += take;
+      this.stats.lastActivity = Date.now();
       this.sendFrame({ kind: 'data', tunnelId: this.id, payload });
     }
     if (this.pendingOut.length > 0) {
       this.input.pause();
     } else if (this.inputEnded) {
-      this.closeLocally();
+      if (this.options.peerHalfClose()) this.sendFin();
+      else this.closeLocally();
     } else if (this.state === 'open') {
       this.input.resume();
     }
+  }
+
+  /** Our input ended and is fully sent, and the peer understands half-close. */
+  private sendFin(): void {
+    if (this.finSent) return;
+    this.finSent = true;
+    this.sendFrame({ kind: 'fin', tunnelId: this.id });
+    if (this.finReceived) this.bothDirectionsDone();
+  }
+
+  /** Both sides sent FIN: CLOSE (after our FIN, so the peer has all our data) and finish. */
+  private bothDirectionsDone(): void {
+    if (!this.closeSent) {
+      this.closeSent = true;
+      this.sendFrame({ kind: 'close', tunnelId: this.id });
+    }
+    this.finish(undefined);
   }
 
   /** Our input ended and is fully sent: tell the peer, then wait for its CLOSE (bounded). */
@@ -169,10 +237,10 @@ export class Tunnel {
     this.state = 'closed';
     this.cleanup();
     // end() after the writes already queued: everything received is flushed first.
-    this.output.end(() => {
-      if (this.input !== (this.output as unknown)) this.input.destroy();
-      else (this.input as Readable).destroy();
-    });
+    const done = () => this.input.destroy();
+    if (this.output.writableFinished) done();
+    else if (this.output.writableEnded) this.output.once('finish', done);
+    else this.output.end(done);
     this.events.closed(this, error);
   }
 

@@ -112,11 +112,11 @@ function clientYaml(dataDir: string): string {
   );
 }
 
-function runPipe(dataDir: string, data: Uint8Array, closeStdinAfterBytes: number) {
+function runPipe(dataDir: string, data: Uint8Array, closeStdinAfterBytes: number, extraEnv: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: Buffer; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, '-c', clientYaml(dataDir), '--pipe', `127.0.0.1:${P.echo}`], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...extraEnv },
     });
     const out: Buffer[] = [];
     let received = 0;
@@ -141,11 +141,12 @@ function runPipe(dataDir: string, data: Uint8Array, closeStdinAfterBytes: number
 }
 
 test('a friend with no rule is denied, and its pipe exits non-zero with the server\'s reason', async () => {
-  const result = await runPipe(strangerData, testData(10, 1), 1);
+  // A friend with no rule is not even accepted: its request is refused, it never comes online.
+  const result = await runPipe(strangerData, testData(10, 1), 1, { TOXTUNNEL_CONNECT_TIMEOUT: '15' });
   assert.is(result.code, 1);
   assert.is(result.stdout.length, 0);
-  assert.ok(/Access denied/.test(result.stderr), result.stderr);
-  assert.match(env.server.output, /no rule for friend/);
+  assert.ok(/did not come online within 15 s/.test(result.stderr), result.stderr);
+  assert.match(env.server.output, new RegExp(`refused a friend request from ${keyOf(strangerData)}: no rule for this friend`));
 });
 
 test('pipe mode: stdin/stdout round trip through the tunnel; EOF on stdin exits 0; logs only on stderr', async () => {

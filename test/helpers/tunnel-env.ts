@@ -104,6 +104,8 @@ export interface TunnelEnv {
   dumpState(): Promise<string>;
   /** Writes a file into the environment's directory, returns its path. */
   file(name: string, text: string): string;
+  /** Starts the server again from its config (after it was killed); waits for its Tox ID line. */
+  restartServer(): Promise<CliProcess>;
   stop(): Promise<void>;
 }
 
@@ -116,6 +118,11 @@ export interface TunnelEnvOptions {
   clientUdp?: boolean;
   logLevel?: string;
   extraClientArgs?: string[];
+  /** Extra YAML lines under "server:" and "client:" (indented by two spaces already). */
+  serverYaml?: string[];
+  clientYaml?: string[];
+  /** Wait for this many "forwarding"/"SOCKS5 proxy on" lines (default: forwards.length). */
+  listeners?: number;
 }
 
 function bootstrapYaml(b: Bootstrapd): string {
@@ -161,6 +168,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         bootstrapYaml(bootstrapd),
         'server:',
         rulesLine,
+        ...(options.serverYaml ?? []),
         '',
       ].join('\n'),
     );
@@ -185,21 +193,31 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         `  server_id: ${serverId}`,
         '  forwards:',
         ...options.forwards.flatMap((f) => [`    - local_port: ${f.local_port}`, `      remote_host: ${f.remote_host}`, `      remote_port: ${f.remote_port}`]),
+        ...(options.clientYaml ?? []),
         '',
       ].join('\n'),
     );
     const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])]);
     processes.push(client);
-    const listening = new RegExp(`(forwarding [^\\n]*\\n[^]*){${options.forwards.length}}`);
-    if (options.forwards.length > 0) await client.waitForOutput(listening, 30_000, 'client listening on its forwards');
+    const listeners = options.listeners ?? options.forwards.length;
+    const listening = new RegExp(`((forwarding|SOCKS5 proxy on) [^\\n]*\\n[^]*){${listeners}}`);
+    if (listeners > 0) await client.waitForOutput(listening, 30_000, 'client listening on its forwards');
     const dumpState = async () => {
       client.signal('SIGUSR2');
-      server.signal('SIGUSR2');
+      env.server.signal('SIGUSR2');
       await new Promise((r) => setTimeout(r, 500));
       const last = (p: CliProcess) => p.output.split('state:').at(-1)?.split('\n').slice(0, 40).join('\n');
-      return `client state:${last(client)}\nserver state:${last(server)}`;
+      return `client state:${last(client)}\nserver state:${last(env.server)}`;
     };
-    return { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop, dumpState };
+    const restartServer = async () => {
+      const again = runCli(['-c', serverConfig]);
+      processes.push(again);
+      env.server = again;
+      await again.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server restart');
+      return again;
+    };
+    const env: TunnelEnv = { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop, dumpState, restartServer };
+    return env;
   } catch (error) {
     await stop();
     throw error;

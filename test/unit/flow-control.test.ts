@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AckCounter, SendWindow, TunnelIdAllocator } from '../../src/protocol/flow-control.ts';
+import { AckCounter, SendWindow, SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../../src/protocol/flow-control.ts';
 
 test('the send window is 256 KiB, shrinks with sends, grows with incremental ACKs, saturates at 0', () => {
   const w = new SendWindow();
@@ -30,16 +30,25 @@ test('the receiver acknowledges every 16 KiB delivered, incrementally; a remaind
   assert.is(a.delivered(5), undefined); // this remainder may never be acknowledged
 });
 
-test('tunnel ids run 1..65535, wrap, and skip ids in use', () => {
+test('client tunnel ids run 1..0x7FFF, wrap, and skip ids in use', () => {
   const ids = new TunnelIdAllocator();
   assert.is(ids.allocate(), 1);
   assert.is(ids.allocate(), 2);
   ids.release(1);
-  for (let i = 3; i <= 65535; i++) assert.is(ids.allocate(), i);
+  for (let i = 3; i <= 0x7fff; i++) assert.is(ids.allocate(), i);
   assert.is(ids.allocate(), 1, 'wraps to 1 (never 0), skipping 2 which is in use');
-  assert.is(ids.allocate(), undefined, 'all 65535 in use');
-  ids.release(40000);
-  assert.is(ids.allocate(), 40000);
+  assert.is(ids.allocate(), undefined, 'all 32767 in use');
+  ids.release(20000);
+  assert.is(ids.allocate(), 20000);
+});
+
+test('server (reverse) tunnel ids run 0x8000..0xFFFF', () => {
+  const ids = new TunnelIdAllocator(SERVER_TUNNEL_IDS);
+  assert.is(ids.allocate(), 0x8000);
+  for (let i = 0x8001; i <= 0xffff; i++) assert.is(ids.allocate(), i);
+  assert.is(ids.allocate(), undefined);
+  ids.release(0x8000);
+  assert.is(ids.allocate(), 0x8000, 'never 0 or a client id');
 });
 
 test.run();

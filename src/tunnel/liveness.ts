@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Application keepalive for one friend. toxcore notices a vanished friend only after about
+ * 32 s; we notice in seconds. Any packet from the peer counts as a sign of life. When the
+ * peer has been quiet for `pingAfterMs` we send a PING (base protocol: every peer, the C++
+ * toxtunnel included, answers PONG); after `deadAfterMs` of silence the peer is declared
+ * unresponsive, and from then on probed with PINGs at exponentially growing intervals
+ * (1 s, 2 s, 4 s, … capped), until it answers again.
+ */
+
+export interface LivenessOptions {
+  pingAfterMs?: number;
+  deadAfterMs?: number;
+  firstProbeMs?: number;
+  maxProbeMs?: number;
+}
+
+export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
+
+export class PeerLiveness {
+  state: LivenessState = 'stopped';
+  lastHeard = 0;
+  private lastPing = 0;
+  private probeDelay: number;
+  private nextProbe = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly pingAfterMs: number;
+  private readonly deadAfterMs: number;
+  private readonly firstProbeMs: number;
+  private readonly maxProbeMs: number;
+
+  constructor(
+    private readonly sendPing: () => void,
+    private readonly changed: (state: 'alive' | 'unresponsive', silentMs: number) => void,
+    options: LivenessOptions = {},
+  ) {
+    this.pingAfterMs = options.pingAfterMs ?? 2000;
+    this.deadAfterMs = options.deadAfterMs ?? 8000;
+    this.firstProbeMs = options.firstProbeMs ?? 1000;
+    this.maxProbeMs = options.maxProbeMs ?? 30_000;
+    this.probeDelay = this.firstProbeMs;
+  }
+
+  /** The friend came online (toxcore's view): start watching. */
+  start(now = Date.now()): void {
+    this.stop();
+    this.state = 'alive';
+    this.lastHeard = now;
+    this.lastPing = 0;
+    this.probeDelay = this.firstProbeMs;
+    const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
+    this.timer = setInterval(() => this.tick(), tick);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.state = 'stopped';
+  }
+
+  /** A packet arrived from the peer. */
+  heard(now = Date.now()): void {
+    this.lastHeard = now;
+    if (this.state === 'unresponsive') {
+      this.state = 'alive';
+      this.probeDelay = this.firstProbeMs;
+      this.changed('alive', 0);
+    }
+  }
+
+  /** One step of the watch (public for tests with a fake clock). */
+  tick(now = Date.now()): void {
+    const silent = now - this.lastHeard;
+    if (this.state === 'alive') {
+      if (silent >= this.deadAfterMs) {
+        this.state = 'unresponsive';
+        this.nextProbe = now + this.probeDelay;
+        this.changed('unresponsive', silent);
+      } else if (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) {
+        this.lastPing = now;
+        this.sendPing();
+      }
+    } else if (this.state === 'unresponsive' && now >= this.nextProbe) {
+      this.sendPing();
+      this.probeDelay = Math.min(this.probeDelay * 2, this.maxProbeMs);
+      this.nextProbe = now + this.probeDelay;
+    }
+  }
+}
