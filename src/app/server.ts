@@ -116,9 +116,9 @@ export class ToxtunnelServer {
 
   /** Why a friend is not accepted, or undefined. `message` is a friend request's message. */
   private refusal(publicKey: string, message?: Uint8Array): string | undefined {
+    if (message !== undefined && this.options.sharedSecret !== undefined && !secretMatches(message, this.options.sharedSecret)) return 'wrong shared secret';
     if (this.options.whitelist && !this.options.whitelist.some((k) => k.toUpperCase() === publicKey.toUpperCase())) return 'not on the whitelist';
     if (this.policy && !this.policy.admits(publicKey)) return 'no rule for this friend in the rules file';
-    if (message !== undefined && this.options.sharedSecret !== undefined && !secretMatches(message, this.options.sharedSecret)) return 'wrong shared secret';
     return undefined;
   }
 
