@@ -169,8 +169,10 @@ export class Tunnel {
     if (wasOpening && this.options.refused) {
       this.options.refused(message, this.peerErrorCode);
     } else {
-      this.input.destroy();
-      if (this.output !== (this.input as unknown)) this.output.destroy();
+      // A failed tunnel must not look like a clean end of stream: reset TCP sockets (RST),
+      // so the application sees an error instead of silently truncated data.
+      abort(this.input);
+      if (this.output !== (this.input as unknown)) abort(this.output);
     }
     this.events.closed(this, message);
   }
@@ -253,4 +255,10 @@ export class Tunnel {
   private sendFrame(frame: Frame): void {
     this.link.send(encodePacket(frame));
   }
+}
+
+function abort(stream: Readable | Writable): void {
+  const socket = stream as Readable & { resetAndDestroy?: () => void };
+  if (typeof socket.resetAndDestroy === 'function' && 'remoteAddress' in socket) socket.resetAndDestroy();
+  else stream.destroy();
 }
