@@ -182,4 +182,41 @@ test('rules: friend and friend_pk, expiry, and clear errors', () => {
   assert.match(failure(() => rules(`rules:\n  - friend: ${KEY_A}\n    expires: tomorrow\n`)).message, /not an ISO 8601 time/);
 });
 
+test('ours: reverse, socks, shared secret, whitelist, extensions, connect timeout', () => {
+  const client = write(
+    'ext-client.yaml',
+    `mode: client
+extensions: false
+client:
+  server_id: ${ID}
+  shared_secret: s3cret
+  connect_timeout: 15
+  reverse:
+    - { remote_port: 8080, local_host: 127.0.0.1, local_port: 80 }
+  socks:
+    - { port: 1080, username: alice, password: pw }
+`,
+  );
+  const c = resolveConfig({ config: client }, {});
+  assert.equal(c.reverse, [{ remotePort: 8080, localHost: '127.0.0.1', localPort: 80 }]);
+  assert.equal(c.socks, [{ port: 1080, credentials: { username: 'alice', password: 'pw' } }]);
+  assert.is(c.sharedSecret, 's3cret');
+  assert.is(c.extensions, false);
+  assert.is(c.connectTimeoutMs, 15_000);
+  assert.is(resolveConfig({ config: client }, { TOXTUNNEL_SHARED_SECRET: 'env', TOXTUNNEL_EXTENSIONS: '1' }).sharedSecret, 'env');
+  const flags = resolveConfig({ config: client, remote: ['9000:db:5432'], dynamic: ['1081'] }, {});
+  assert.equal(flags.forwards, [], 'command-line -R/-D replace the file lists');
+  assert.equal(flags.reverse, [{ remotePort: 9000, localHost: 'db', localPort: 5432 }]);
+  assert.equal(flags.socks, [{ port: 1081 }]);
+  const onlyUser = write('ext-bad.yaml', `mode: client\nclient:\n  server_id: ${ID}\n  socks:\n    - { port: 1080, username: alice }\n`);
+  assert.match(failure(() => resolveConfig({ config: onlyUser }, {})).message, /client\.socks\[0\]: give both "username" and "password"/);
+  const server = write('ext-server.yaml', `mode: server\nserver:\n  whitelist: [${KEY_B}]\n  shared_secret: x\n`);
+  const s2 = resolveConfig({ config: server }, {});
+  assert.equal(s2.whitelist, [KEY_B.toUpperCase()]);
+  assert.is(s2.sharedSecret, 'x');
+  const badKey = write('ext-bad-wl.yaml', 'mode: server\nserver:\n  whitelist: [abc]\n');
+  assert.match(failure(() => resolveConfig({ config: badKey }, {})).message, /ext-bad-wl\.yaml:3.*64 hex/);
+  assert.match(failure(() => resolveConfig({ mode: 'server', secret: '' }, {})).message, /shared secret must be 1\.\.1016 bytes/);
+});
+
 test.run();
