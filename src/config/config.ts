@@ -156,6 +156,19 @@ export function loadConfigFile(path: string): ConfigFile {
       if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
     }
   });
+  const invalid = (key: string, problem: string) => new ToxtunnelError('CONFIG_INVALID', `${path}: ${key}: ${problem}`, { file: path, key });
+  if (config.tox?.start_port !== undefined && config.tox.end_port !== undefined && config.tox.end_port < config.tox.start_port) {
+    throw invalid('tox.end_port', `${config.tox.end_port} is below start_port ${config.tox.start_port}`);
+  }
+  config.tox?.bootstrap_nodes?.forEach((n, i) => {
+    if (!n.address?.trim()) throw invalid(`tox.bootstrap_nodes[${i}].address`, 'is empty (a host name or IP address)');
+  });
+  config.client?.forwards?.forEach((f, i) => {
+    if (!f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
+  });
+  for (const [key, value] of [['data_dir', config.data_dir], ['server.rules_file', config.server?.rules_file]] as const) {
+    if (value !== undefined && !value.trim()) throw invalid(key, 'is empty (leave the key out for the default)');
+  }
   config.client?.reverse?.forEach((r, i) => {
     for (const key of ['remote_port', 'local_host', 'local_port'] as const) {
       if (r[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.reverse[${i}]: missing "${key}" (each reverse forward needs remote_port, local_host, local_port)`, { file: path, key: `client.reverse[${i}].${key}` });
@@ -282,7 +295,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     remotePort: f.remote_port!,
   }));
   const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
-  const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : 'pipe') : undefined;
+  const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : env.TOXTUNNEL_PIPE ? 'TOXTUNNEL_PIPE' : `${configFile}: client.pipe`) : undefined;
   const cliReverse = ([] as string[]).concat(flags.remote ?? []).map(parseReverseSpec);
   const cliSocks = ([] as string[]).concat(flags.dynamic ?? []).map(parseSocksSpec);
   const fromCli = cliForwards.length + cliReverse.length + cliSocks.length > 0;

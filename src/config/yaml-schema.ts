@@ -50,9 +50,16 @@ export function suggest(key: string, valid: string[]): string {
 }
 
 /** Parses YAML text; syntax errors become CONFIG_SYNTAX with the line. */
+/** Config and rules files are small; this bounds parse time and memory (YAML costs ~90x). */
+export const MAX_YAML_BYTES = 256 * 1024;
+
 export function parseYaml(text: string, file: string, code = 'CONFIG_SYNTAX'): { root: Node | null; where: Located } {
+  if (text.length > MAX_YAML_BYTES) {
+    throw new ToxtunnelError(code.replace(/_SYNTAX$/, '_TOO_LARGE'), `${file}: ${text.length} bytes is too large for a toxtunnel file (at most ${MAX_YAML_BYTES >> 10} KiB)`, { file });
+  }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found by check() below: the yaml package's uniqueKeys is O(n^2).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const where = { file, lines };
   const first = doc.errors[0];
   if (first) {
@@ -69,16 +76,22 @@ export function check(node: Node | null | undefined, spec: Spec, path: string, w
     if (node === null || node === undefined || (isScalar(node) && (node.value === null || node.value === ''))) return {};
     if (!isMap(node)) throw fail(`expected a mapping with keys ${Object.keys(spec.keys).join(', ')}`);
     const out: Record<string, unknown> = {};
+    const seen = new Set<string>();
     for (const pair of node.items) {
       const keyNode = pair.key as Node;
-      const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      const rawKey = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      // Peer-free but still shown to people: one line, bounded.
+      const key = rawKey.length > 60 || /[\u0000-\u001f]/.test(rawKey) ? JSON.stringify(rawKey.slice(0, 60)) + (rawKey.length > 60 ? '…' : '') : rawKey;
       const childPath = path ? `${path}.${key}` : key;
-      const childSpec = spec.keys[key];
+      if (seen.has(rawKey)) throw configError(code, where, keyNode, childPath, `duplicate key "${key}"`);
+      seen.add(rawKey);
+      // Own keys only: "toString" or "__proto__" must be unknown keys, not Object.prototype's.
+      const childSpec = Object.hasOwn(spec.keys, rawKey) ? spec.keys[rawKey] : undefined;
       if (!childSpec) {
         const valid = Object.keys(spec.keys);
         throw configError('CONFIG_UNKNOWN_KEY', where, keyNode, childPath, `unknown key "${key}"${suggest(key, valid)} (valid here: ${valid.join(', ')})`);
       }
-      out[key] = check(pair.value as Node | null, childSpec, childPath, where, code);
+      out[rawKey] = check(pair.value as Node | null, childSpec, childPath, where, code);
     }
     return out;
   }

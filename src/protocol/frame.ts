@@ -44,6 +44,8 @@ export const FrameType = {
   REVERSE_CANCEL: 0x25,
 } as const;
 
+const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
+
 /** Version byte of our HELLO frame. */
 export const HELLO_VERSION = 1;
 
@@ -113,16 +115,17 @@ export function encodePacket(frame: Frame): Uint8Array {
     case 'open': {
       const host = utf8.encode(frame.host);
       if (host.length < 1 || host.length > MAX_HOST_LENGTH) invalid(`host must be 1..${MAX_HOST_LENGTH} bytes`);
+      if (hasControlBytes(host)) invalid('host contains NUL or control bytes');
       if (!isPort(frame.port)) invalid(`port ${frame.port} is not 1..65535`);
       const payload = new Uint8Array(1 + host.length + 2);
       payload[0] = host.length;
       payload.set(host, 1);
       new DataView(payload.buffer).setUint16(1 + host.length, frame.port);
-      return packet(FrameType.OPEN, frame.tunnelId, payload);
+      return packet(FrameType.OPEN, nonZeroId(frame.tunnelId), payload);
     }
     case 'data':
       if (frame.payload.length < 1 || frame.payload.length > MAX_DATA_PAYLOAD) invalid(`DATA payload must be 1..${MAX_DATA_PAYLOAD} bytes`);
-      return packet(FrameType.DATA, frame.tunnelId, frame.payload);
+      return packet(FrameType.DATA, nonZeroId(frame.tunnelId), frame.payload);
     case 'close':
       return packet(FrameType.CLOSE, frame.tunnelId, new Uint8Array(0));
     case 'ack': {
@@ -131,7 +134,8 @@ export function encodePacket(frame: Frame): Uint8Array {
       return packet(FrameType.ACK, frame.tunnelId, payload);
     }
     case 'error': {
-      const text = utf8.encode(frame.description).subarray(0, MAX_PACKET_SIZE - 1 - HEADER_SIZE - 1);
+      byte(frame.code, 'ERROR code');
+      const text = truncateUtf8(utf8.encode(frame.description), MAX_PACKET_SIZE - 1 - HEADER_SIZE - 1);
       const payload = new Uint8Array(1 + text.length);
       payload[0] = frame.code;
       payload.set(text, 1);
@@ -142,6 +146,8 @@ export function encodePacket(frame: Frame): Uint8Array {
     case 'pong':
       return packet(FrameType.PONG, 0, new Uint8Array(0));
     case 'hello': {
+      byte(frame.version, 'HELLO version');
+      if (!Number.isInteger(frame.capabilities) || frame.capabilities < 0 || frame.capabilities > 0xffffffff) invalid(`capabilities ${frame.capabilities} is not a 32-bit mask`);
       const payload = new Uint8Array(5);
       payload[0] = frame.version;
       new DataView(payload.buffer).setUint32(1, frame.capabilities >>> 0);
@@ -152,6 +158,7 @@ export function encodePacket(frame: Frame): Uint8Array {
     case 'reverse-listen': {
       const bind = utf8.encode(frame.bind);
       if (bind.length > MAX_HOST_LENGTH) invalid(`bind address must be at most ${MAX_HOST_LENGTH} bytes`);
+      if (hasControlBytes(bind)) invalid('bind address contains NUL or control bytes');
       if (!isPort(frame.port)) invalid(`port ${frame.port} is not 1..65535`);
       const payload = new Uint8Array(3 + bind.length);
       new DataView(payload.buffer).setUint16(0, frame.port);
@@ -160,7 +167,9 @@ export function encodePacket(frame: Frame): Uint8Array {
       return packet(FrameType.REVERSE_LISTEN, nonZeroId(frame.requestId), payload);
     }
     case 'reverse-result': {
-      const text = utf8.encode(frame.message).subarray(0, MAX_PACKET_SIZE - 1 - HEADER_SIZE - 3);
+      byte(frame.status, 'REVERSE_RESULT status');
+      if (!Number.isInteger(frame.port) || frame.port < 0 || frame.port > 65535) invalid(`port ${frame.port} is not 0..65535`);
+      const text = truncateUtf8(utf8.encode(frame.message), MAX_PACKET_SIZE - 1 - HEADER_SIZE - 3);
       const payload = new Uint8Array(3 + text.length);
       payload[0] = frame.status;
       new DataView(payload.buffer).setUint16(1, frame.port);
@@ -178,8 +187,22 @@ export function encodePacket(frame: Frame): Uint8Array {
 }
 
 function nonZeroId(id: number): number {
-  if (id === 0) invalid('id 0 is reserved');
+  if (!Number.isInteger(id) || id < 1 || id > 0xffff) invalid(`id ${id} is not 1..65535 (0 is reserved)`);
   return id;
+}
+
+function byte(value: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 255) invalid(`${what} ${value} is not 0..255`);
+}
+
+const hasControlBytes = (bytes: Uint8Array) => bytes.some((b) => b < 0x20 || b === 0x7f);
+
+/** At most `max` bytes, cut at a character boundary (never in the middle of a UTF-8 sequence). */
+function truncateUtf8(bytes: Uint8Array, max: number): Uint8Array {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
 }
 
 function packet(type: number, tunnelId: number, payload: Uint8Array): Uint8Array {
@@ -207,7 +230,11 @@ export function decodePacket(packet: Uint8Array): DecodeResult {
   const length = view.getUint16(4);
   const available = packet.length - 1 - HEADER_SIZE;
   const reject = (reason: string): DecodeResult => ({ ok: false, action: tunnelId === 0 ? 'drop' : 'reject', tunnelId, reason });
-  if (length > available) return reject(`length ${length} exceeds the ${available} payload bytes present`);
+  if (length > available) {
+    // A type we do not know may be a newer peer's: never answered, whatever its length says.
+    if (!KNOWN_TYPES.has(type)) return { ok: false, action: 'drop', tunnelId, reason: `unknown frame type 0x${type.toString(16).padStart(2, '0')} (length ${length} beyond the packet)` };
+    return reject(`length ${length} exceeds the ${available} payload bytes present`);
+  }
   // Trailing bytes after 5 + length are ignored, as the existing implementation does.
   const payload = packet.subarray(1 + HEADER_SIZE, 1 + HEADER_SIZE + length);
   switch (type) {

@@ -10,6 +10,13 @@ import type { ToxNode } from '../tox/tox-node.ts';
 
 /** Queued bytes above which tunnels stop reading (resumed below half of it). */
 const HIGH_WATER_BYTES = 256 * 1024;
+/**
+ * Tunnels stop at HIGH_WATER_BYTES, so only a peer that makes us answer a flood of requests
+ * while taking none of our packets can queue this much: its tunnels fail and the queue goes.
+ */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** Urgent packets queued above which best-effort replies are dropped. */
+const MAX_BEST_EFFORT_QUEUED = 256;
 
 export class FriendLink {
   /** ACK and PONG frames: they overtake queued data (never a CLOSE, which must follow its data). */
@@ -18,6 +25,8 @@ export class FriendLink {
   private head = 0;
   private queuedBytes = 0;
   private wasCongested = false;
+  /** Best-effort replies dropped because the link was full. */
+  droppedReplies = 0;
   private readonly writableListeners = new Set<() => void>();
 
   /**
@@ -33,9 +42,25 @@ export class FriendLink {
   /** Sends now, or queues behind earlier packets. */
   send(packet: Uint8Array): void {
     if (this.isIdle() && this.trySend(packet)) return;
+    if (this.queuedBytes + packet.length > MAX_QUEUED_BYTES) {
+      this.undeliverable(`the friend takes none of our packets (${MAX_QUEUED_BYTES >> 20} MiB queued)`);
+      return;
+    }
     this.queue.push(packet);
     this.queuedBytes += packet.length;
     if (this.queuedBytes >= HIGH_WATER_BYTES) this.wasCongested = true;
+  }
+
+  /**
+   * For answers to what the peer sent unasked (PONG, ERROR for a malformed frame): sent if the
+   * link has room, else dropped — a peer flooding us must not grow our queues.
+   */
+  sendBestEffort(packet: Uint8Array): void {
+    if (this.congested || this.urgent.length >= MAX_BEST_EFFORT_QUEUED) {
+      this.droppedReplies++;
+      return;
+    }
+    this.sendUrgent(packet);
   }
 
   /** Sends now, or ahead of queued data (for frames whose order against data does not matter). */
@@ -93,7 +118,7 @@ export class FriendLink {
   }
 
   describe(): string {
-    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent)${this.congested ? ', congested' : ''}`;
+    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent)${this.congested ? ', congested' : ''}${this.droppedReplies ? `, ${this.droppedReplies} replies dropped` : ''}`;
   }
 
   /** The friend went away: nothing queued can be delivered any more. */

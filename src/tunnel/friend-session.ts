@@ -165,7 +165,7 @@ export class FriendSession {
       this.droppedFrames++;
       this.handlers.badFrame?.(this, decoded.reason);
       if (decoded.action === 'reject' && decoded.tunnelId !== 0) {
-        this.sendError(decoded.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `Malformed frame: ${decoded.reason}`);
+        this.link.sendBestEffort(encodePacket({ kind: 'error', tunnelId: decoded.tunnelId, code: ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, description: `Malformed frame: ${decoded.reason}` }));
       }
       return;
     }
@@ -175,7 +175,7 @@ export class FriendSession {
   private dispatch(frame: Frame): void {
     switch (frame.kind) {
       case 'ping':
-        this.link.sendUrgent(encodePacket({ kind: 'pong' }));
+        this.link.sendBestEffort(encodePacket({ kind: 'pong' }));
         return;
       case 'pong':
         return;
@@ -190,7 +190,7 @@ export class FriendSession {
         const tunnel = this.tunnels.get(frame.tunnelId);
         if (tunnel) tunnel.receiveData(frame.payload);
         else if (!this.recentlyClosed.has(frame.tunnelId) && !this.pendingOpens.has(frame.tunnelId)) {
-          this.sendError(frame.tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Tunnel not found');
+          this.link.sendBestEffort(encodePacket({ kind: 'error', tunnelId: frame.tunnelId, code: ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, description: 'Tunnel not found' }));
         }
         return;
       }

@@ -16,7 +16,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { type Frame, encodePacket, MAX_DATA_PAYLOAD } from '../protocol/frame.ts';
-import { AckCounter, SendWindow } from '../protocol/flow-control.ts';
+import { AckCounter, SEND_WINDOW_BYTES, SendWindow } from '../protocol/flow-control.ts';
 import type { FriendLink } from './friend-link.ts';
 
 export type TunnelState = 'opening' | 'open' | 'closing' | 'closed';
@@ -47,6 +47,13 @@ export interface TunnelOptions {
   refused?: (message: string, peerErrorCode: number | undefined) => void;
 }
 
+/**
+ * A peer keeps at most 256 KiB un-acknowledged, so more than that received and not yet
+ * acknowledged by us means it ignores flow control: we fail the tunnel rather than buffer
+ * without bound (a little slack for packets crossing our ACKs).
+ */
+const RECEIVE_LIMIT_BYTES = SEND_WINDOW_BYTES + 4 * MAX_DATA_PAYLOAD;
+
 /** How long a locally closed tunnel waits for the peer's CLOSE before ending the stream. */
 const CLOSE_LINGER_MS = 5000;
 
@@ -61,6 +68,8 @@ export class Tunnel {
   private inputEnded = false;
   private closeSent = false;
   private finSent = false;
+  /** DATA payload received from the peer and not yet acknowledged by us. */
+  private receivedUnacked = 0;
   private finReceived = false;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly stopWatchingLink: () => void;
@@ -114,11 +123,18 @@ export class Tunnel {
     if (this.state === 'closed' || this.finReceived) return;
     this.stats.bytesIn += payload.length;
     this.stats.lastActivity = Date.now();
+    this.receivedUnacked += payload.length;
+    if (this.receivedUnacked > RECEIVE_LIMIT_BYTES) {
+      this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the window is ${SEND_WINDOW_BYTES})`, true);
+      return;
+    }
     this.output.write(payload, (error) => {
       if (error || this.state === 'closed') return;
       const ack = this.acks.delivered(payload.length);
+      if (ack === undefined) return;
+      this.receivedUnacked -= ack;
       // ACKs overtake queued data: they must not wait behind the very data they unblock.
-      if (ack !== undefined) this.link.sendUrgent(encodePacket({ kind: 'ack', tunnelId: this.id, bytesAcked: ack }));
+      this.link.sendUrgent(encodePacket({ kind: 'ack', tunnelId: this.id, bytesAcked: ack }));
     });
   }
 
