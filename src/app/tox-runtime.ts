@@ -5,6 +5,7 @@
  * node's events, and the status lines people look for in the log.
  */
 import { ToxtunnelError } from '../errors.ts';
+import { faultsFromEnvironment } from '../net/faults.ts';
 import { type Connection, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
 import { loadSavedata, writeSavedata } from './identity.ts';
@@ -65,6 +66,8 @@ export class ToxRuntime {
       savedata,
     });
     const runtime = new ToxRuntime(node, options, log, handlers);
+    const faults = faultsFromEnvironment();
+    if (faults) log.warn(`TOXTUNNEL_FAULTS is set: UDP sends are dropped/delayed/duplicated on purpose (${JSON.stringify(faults)})`);
     if (!savedata) {
       runtime.save();
       log.info(`created a new Tox identity in ${options.dataDir}`);

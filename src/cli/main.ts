@@ -13,6 +13,7 @@
  */
 import { cac } from 'cac';
 import { isToxtunnelError } from '../errors.ts';
+import { initFlagsFromArgv, runInit } from '../init/init-command.ts';
 import { controlDataDir, runControlCommand } from './control-commands.ts';
 import { printId } from './print-id.ts';
 import { run, type RunFlags } from './run.ts';
@@ -97,6 +98,33 @@ cli
   .option('--color', 'colour the QR code (white on black)')
   .action((flags: { qr?: boolean; color?: boolean }) =>
     printId({ dataDir: rawValues(process.argv, ['-d', '--data-dir']).at(-1), qr: flags.qr, color: flags.color }).catch(fail),
+  );
+
+cli
+  .command('init [scenario]', 'write server.yaml, client.yaml and rules.yaml for a scenario: ssh, rdp, vnc, postgres, mysql, redis, mongodb, web, nas, contractor (docs/init.md)')
+  .option('--host <host>', 'the host the client may reach, as the server sees it (default 127.0.0.1)', text)
+  .option('--port <port>', 'the service port (default: the scenario\'s)', text)
+  .option('--ports <list>', 'several ports or service names, e.g. 445,5001 or smb,ssh ("all": every port, broad)', text)
+  .option('--local-port <port>', 'the client\'s local port(s), one per service port (default: same, +10000 below 1024, ssh 2222)', text)
+  .option('--client-key <key>', 'the client\'s public key (64 hex; or its whole Tox ID)', text)
+  .option('--server-id <id>', 'the server\'s Tox ID (76 hex)', text)
+  .option('--expires <when>', 'temporary access: 30m, 8h, 2d, or an ISO time (contractor: default 8h)', text)
+  .option('-o, --out <dir>', 'where to write the files (default: the current directory)', text)
+  .option('--force', 'overwrite existing files')
+  .option('--allow-broad', 'allow a host pattern, a subnet or every port (warned)')
+  .option('-y, --yes', 'ask nothing, even on a terminal (take the defaults)')
+  // Values are read raw from argv (like print-id's -d): cac would turn an all-digit key or port list into a number.
+  .action((scenario: string | undefined) =>
+    runInit(scenario === undefined ? [] : [String(scenario)], initFlagsFromArgv(process.argv), {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    })
+      .then((code) => {
+        process.exitCode = code;
+      })
+      .catch(fail),
   );
 
 // -d is read raw from argv (like print-id): cac would turn an all-digit dir into a number.

@@ -36,14 +36,21 @@ export function createAsker(input: NodeJS.ReadableStream, output: NodeJS.Writabl
   // Read lines through the iterator: it buffers answers typed (or piped) ahead of the question.
   const lines = rl[Symbol.asyncIterator]();
   let closed = false;
-  rl.on('SIGINT', () => rl.close());
+  rl.on('SIGINT', () => {
+    output.write('\n');
+    rl.close();
+  });
   rl.on('close', () => {
     closed = true;
   });
   const ask = async (question: string, defaultValue?: string): Promise<string> => {
-    if (closed) throw aborted();
-    rl.setPrompt(`${question}${defaultValue ? ` [${defaultValue}]` : ''}: `);
-    rl.prompt();
+    const prompt = `${question}${defaultValue ? ` [${defaultValue}]` : ''}: `;
+    // Piped input may already have ended (readline closed) with answers still buffered.
+    if (closed) output.write(prompt);
+    else {
+      rl.setPrompt(prompt);
+      rl.prompt();
+    }
     const next = await lines.next();
     if (next.done) throw aborted();
     const answer = String(next.value).trim();

@@ -18,6 +18,8 @@ export const SERVER_ID_PLACEHOLDER = 'REPLACE_WITH_SERVER_TOX_ID';
 export interface ForwardModel {
   /** What it is for, e.g. "SSH" (a comment). */
   label: string;
+  /** The known service (SERVICES name), for the "how to connect" hint. */
+  service?: string | undefined;
   localPort: number;
   remoteHost: string;
   remotePort: number;

@@ -60,18 +60,20 @@ export interface Scenario {
   choices?: string[];
   /** An expiry is mandatory (default DEFAULT_TEMPORARY). */
   temporary?: boolean;
+  /** The one service of the scenario (names a non-standard --port, e.g. ssh on 2022). */
+  service?: string;
 }
 
 export const DEFAULT_TEMPORARY = '8h';
 
 export const SCENARIOS: readonly Scenario[] = [
-  { name: 'ssh', description: 'SSH to the server machine (port 22)', ports: [22] },
-  { name: 'rdp', description: 'Windows Remote Desktop (port 3389)', ports: [3389] },
-  { name: 'vnc', description: 'VNC remote desktop (port 5900)', ports: [5900] },
-  { name: 'postgres', description: 'PostgreSQL (port 5432)', ports: [5432] },
-  { name: 'mysql', description: 'MySQL / MariaDB (port 3306)', ports: [3306] },
-  { name: 'redis', description: 'Redis (port 6379)', ports: [6379] },
-  { name: 'mongodb', description: 'MongoDB (port 27017)', ports: [27017] },
+  { name: 'ssh', description: 'SSH to the server machine (port 22)', ports: [22], service: 'ssh' },
+  { name: 'rdp', description: 'Windows Remote Desktop (port 3389)', ports: [3389], service: 'rdp' },
+  { name: 'vnc', description: 'VNC remote desktop (port 5900)', ports: [5900], service: 'vnc' },
+  { name: 'postgres', description: 'PostgreSQL (port 5432)', ports: [5432], service: 'postgres' },
+  { name: 'mysql', description: 'MySQL / MariaDB (port 3306)', ports: [3306], service: 'mysql' },
+  { name: 'redis', description: 'Redis (port 6379)', ports: [6379], service: 'redis' },
+  { name: 'mongodb', description: 'MongoDB (port 27017)', ports: [27017], service: 'mongodb' },
   { name: 'web', description: 'a web server: port 80 (http) or 443 (https), you choose', ports: [], choices: ['http', 'https'] },
   { name: 'nas', description: 'a NAS: choose among SMB 445, web UI 5000/5001, SSH 22, rsync 873', ports: [445, 5001], choices: ['smb', 'webui', 'webui-https', 'ssh', 'rsync'] },
   { name: 'contractor', description: `temporary access for someone else (expires, default ${DEFAULT_TEMPORARY}; default port 22)`, ports: [22], temporary: true },
@@ -296,7 +298,8 @@ function exampleHost(pattern: string): string {
   return pattern.replace('*', 'server');
 }
 
-const labelOf = (port: number) => serviceByPort(port)?.label ?? `port ${port}`;
+/** The service on a port: the well-known one, else the scenario's own (ssh --port 2022). */
+const serviceOf = (scenario: Scenario, port: number) => serviceByPort(port) ?? (scenario.service ? serviceByName(scenario.service) : undefined);
 
 export function planInit(options: InitOptions): InitPlan {
   const now = options.now ?? new Date();
@@ -345,7 +348,8 @@ export function planInit(options: InitOptions): InitPlan {
   // The client: one forward per port to the exact host; a SOCKS proxy when the host is a pattern
   // (no single forward target) or every port is allowed (to reach the others).
   const locals = pattern ? [] : chooseLocalPorts(forwardPorts, options.localPort);
-  const forwards: ForwardModel[] = pattern ? [] : forwardPorts.map((p, i) => ({ label: labelOf(p), localPort: locals[i]!, remoteHost: host, remotePort: p }));
+  const labelOf = (port: number) => serviceOf(scenario, port)?.label ?? `port ${port}`;
+  const forwards: ForwardModel[] = pattern ? [] : forwardPorts.map((p, i) => ({ label: labelOf(p), service: serviceOf(scenario, p)?.name, localPort: locals[i]!, remoteHost: host, remotePort: p }));
   const socksPort = pattern ? (options.localPort !== undefined ? parsePortNumber(String(options.localPort), '--local-port') : 1080) : rulePorts === 'all' ? 1080 : undefined;
   if (socksPort !== undefined && locals.includes(socksPort)) throw invalid(`--local-port: ${socksPort} is also the SOCKS proxy's port; choose another`, { option: '--local-port' });
   locals.forEach((l, i) => {
@@ -381,7 +385,7 @@ function nextSteps(model: InitModel, outDir: string): string[] {
     `On the client machine, run: toxtunnel -c client.yaml (copy ${path('client.yaml')} there)`,
   );
   for (const f of model.forwards) {
-    const service = serviceByPort(f.remotePort);
+    const service = f.service ? serviceByName(f.service) : undefined;
     steps.push(`${f.label}: ${service ? service.connect(f.localPort) : `connect to 127.0.0.1:${f.localPort}`}`);
   }
   if (model.socksPort !== undefined) steps.push(`Other targets the rule allows: through the SOCKS5 proxy socks5://127.0.0.1:${model.socksPort} (e.g. curl --socks5-hostname 127.0.0.1:${model.socksPort} …)`);

@@ -20,6 +20,7 @@
  * toxcore (data, a connection, writability): that is what lets the node iterate at once
  * instead of waiting for its next timer.
  */
+import { FaultyPath, faultsFromEnvironment } from './faults.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { ToxtunnelError } from '../errors.ts';
@@ -162,6 +163,8 @@ export class SocketTable {
   private readonly reservedUdp = new Map<number, ReservedUdp>();
   private readonly reservedListeners = new Map<number, ReservedListener>();
   private udpDropped = 0;
+  /** TOXTUNNEL_FAULTS (tests): loss, delay, reordering and duplicates on our UDP sends. */
+  private readonly faults = ((spec) => (spec ? new FaultyPath(spec) : undefined))(faultsFromEnvironment());
   /** Owner given to sockets toxcore creates now (set around every call into C). */
   currentOwner: SocketOwner | undefined;
 
@@ -405,7 +408,9 @@ export class SocketTable {
     if (entry?.kind !== 'udp') return -HostError.BADF;
     const heap = this.memory();
     const address = ipBytesToString(heap.subarray(ipPtr, ipPtr + (family === HostFamily.INET ? 4 : 16)));
-    entry.socket.send(heap.slice(bufPtr, bufPtr + length), port, address, ignoreSendError);
+    const datagram = heap.slice(bufPtr, bufPtr + length);
+    if (this.faults) this.faults.deliver(() => entry.socket.send(datagram, port, address, ignoreSendError));
+    else entry.socket.send(datagram, port, address, ignoreSendError);
     return length;
   }
 
