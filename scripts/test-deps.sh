@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Test-only system packages: Debian's native Tox bootstrap node (tox-bootstrapd).
+# Test-only system packages, from Debian: tox-bootstrapd (toxcore-utils, a native Tox
+# bootstrap node), curl (a real SOCKS5 client), systemd-notify and python3 (the sd_notify test).
 set -euo pipefail
-if ! command -v tox-bootstrapd >/dev/null; then
-  echo "test-deps: installing toxcore-utils (tox-bootstrapd) from Debian" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq toxcore-utils >/dev/null
+missing=()
+command -v tox-bootstrapd >/dev/null || missing+=(toxcore-utils)
+command -v curl >/dev/null || missing+=(curl)
+command -v systemd-notify >/dev/null || missing+=(systemd)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+  echo "test-deps: installing ${missing[*]} from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

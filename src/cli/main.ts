@@ -54,7 +54,8 @@ cli
   .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)', text)
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
-  .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text);
+  .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
+  .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
 
 /**
  * The raw text of every value of a flag, read from argv itself: cac's parser turns an
@@ -154,9 +155,9 @@ cli
   .option('--json', 'print the answer as JSON')
   .action((tunnel: string, flags: { json?: boolean }) => runControl('close', flags, String(tunnel)));
 
-cli.command('[...args]', 'run the server or the client').action((args: string[]) => {
+cli.command('[...args]', 'run the server or the client').action((args: string[], options: { service?: boolean }) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
-  return run(normalize(process.argv.slice(2))).catch(fail);
+  return run({ ...normalize(process.argv.slice(2)), service: options.service === true }).catch(fail);
 });
 
 cli.help();

@@ -10,21 +10,32 @@ import type { Logger } from '../app/logger.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
 import { controlSocketPath } from '../control/control-protocol.ts';
 import { startControlServer } from '../control/control-server.ts';
+import { createServiceLogger } from '../service/service-logger.ts';
+import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-notify.ts';
 import { createLogger } from './logging.ts';
 
-export type RunFlags = CliFlags;
+/** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */
+export type RunFlags = CliFlags & { service?: boolean };
 export { networkOptions } from '../app/instance.ts';
 
 export async function run(flags: RunFlags): Promise<void> {
   const config = resolveConfig(flags);
-  const log = createLogger(config.logLevel, { allToStderr: config.pipe !== undefined });
+  const log = flags.service ? createServiceLogger(config.logLevel) : createLogger(config.logLevel, { allToStderr: config.pipe !== undefined });
+  // Before start(): systemd counts the watchdog from the moment it started us. A no-op
+  // without --service or without NOTIFY_SOCKET; never throws.
+  const notifier = flags.service ? createServiceNotifier(process.env, log) : undefined;
   const instance = await start(config, log);
   const control = config.controlSocket && !config.pipe ? await openControl(instance, config.dataDir, log) : undefined;
+  if (notifier) {
+    const up = `tunnels up; Tox ID ${instance.toxId}`;
+    notifier.ready(up);
+    instance.on('server', (ready) => notifier.status(`${up}; server ${ready ? 'reachable' : 'not reachable'}`));
+  }
   const stop = async () => {
     await control?.close().catch(() => {});
     await instance.stop();
   };
-  stopOnSignals(stop, log);
+  stopOnSignals(stop, log, notifier);
   process.on('SIGUSR2', () => log.info(`state:\n${(instance.server ?? instance.client)!.runtime.describe()}`));
   if (config.pipe && instance.client) {
     const failure = await instance.client.carry(process.stdin, process.stdout, config.pipe.host, config.pipe.port, { kind: 'pipe' });
@@ -48,11 +59,14 @@ async function openControl(instance: Instance, dataDir: string, log: Logger): Pr
   }
 }
 
-function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
+function stopOnSignals(stop: () => Promise<void>, log: Logger, notifier?: ServiceNotifier): void {
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`${signal}: closing tunnels and saving`);
+    // STOPPING=1 goes out while we close; awaited (bounded, never rejects) before exit.
+    const stopping = notifier?.stopping(`${signal}: closing tunnels and saving`);
     stop()
       .catch((error: Error) => log.error(error.message))
+      .then(() => stopping)
       .finally(() => process.exit(0));
   };
   process.once('SIGINT', onSignal);

@@ -123,6 +123,8 @@ export interface TunnelEnvOptions {
   clientYaml?: string[];
   /** Wait for this many "forwarding"/"SOCKS5 proxy on" lines (default: forwards.length). */
   listeners?: number;
+  /** Extra environment of the server and client processes (e.g. TOXTUNNEL_FAULTS). */
+  processEnv?: Record<string, string>;
 }
 
 function bootstrapYaml(b: Bootstrapd): string {
@@ -175,7 +177,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     const id = runCliSync(['print-id', '-d', join(dir, 'server-data')]);
     const serverId = /[0-9A-F]{76}/.exec(id.stdout)?.[0];
     if (!serverId) throw new Error(`print-id gave no Tox ID: ${id.output}`);
-    const server = runCli(['-c', serverConfig]);
+    const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {} });
     processes.push(server);
     await server.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server start');
 
@@ -197,7 +199,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         '',
       ].join('\n'),
     );
-    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])]);
+    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], { env: options.processEnv ?? {} });
     processes.push(client);
     const listeners = options.listeners ?? options.forwards.length;
     const listening = new RegExp(`((forwarding|SOCKS5 proxy on) [^\\n]*\\n[^]*){${listeners}}`);
@@ -210,7 +212,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
       return `client state:${last(client)}\nserver state:${last(env.server)}`;
     };
     const restartServer = async () => {
-      const again = runCli(['-c', serverConfig]);
+      const again = runCli(['-c', serverConfig], { env: options.processEnv ?? {} });
       processes.push(again);
       env.server = again;
       await again.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server restart');
