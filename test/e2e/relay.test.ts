@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The TCP-relay-only path: the client runs with UDP disabled, so every packet between it and
+// the server goes through the native tox-bootstrapd's TCP relay. The same transfers as over
+// UDP: a large echo and eight parallel tunnels, byte-exact.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Service, type TunnelEnv, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
+
+const MB = 1_000_000;
+const P = { echo: 39251, forward: 39261 };
+let env: TunnelEnv;
+let service: Service;
+
+test.before(async () => {
+  try {
+    service = await startService(P.echo, echo);
+    env = await startTunnelEnv({
+      ports: { bootstrapUdp: 39271, bootstrapTcp: 39272, toxFirst: 0 },
+      forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
+      clientUdp: false,
+    });
+    await serverOnline(env, 150_000);
+  } catch (error) {
+    console.error('setup failed:', error);
+    throw error;
+  }
+});
+
+test.after(async () => {
+  await env?.stop();
+  await service?.close();
+});
+
+test('relay only: the client is connected through TCP, not UDP', () => {
+  assert.match(env.client.output, /Friend connection status: Connected \(TCP\)/);
+  assert.not.match(env.client.output, /Friend connection status: Connected \(UDP\)/);
+});
+
+test('relay only: 10 MB each way and 8 parallel tunnels of 1 MB, byte-exact', async () => {
+  const started = Date.now();
+  const data = testData(10 * MB, 41);
+  assert.is(sha256(await echoRoundTrip(P.forward, data, 180_000)), sha256(data));
+  const one = Date.now() - started;
+  await Promise.all(
+    Array.from({ length: 8 }, (_, i) => {
+      const d = testData(MB, 50 + i);
+      return echoRoundTrip(P.forward, d, 180_000).then((b) => assert.is(sha256(b), sha256(d), `tunnel ${i}`));
+    }),
+  );
+  console.log(`relay only: 10 MB echo in ${one} ms, 8 x 1 MB in ${Date.now() - started - one} ms`);
+});
+
+test.run();
