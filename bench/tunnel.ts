@@ -7,17 +7,21 @@
  *   ssh -L   — OpenSSH port forwarding to a local sshd started here (Debian openssh-server;
  *              installed if missing), key auth, on a loopback port
  *   toxtunnel — server and client processes (dist/toxtunnel.mjs) through a local tox-bootstrapd
+ *   toxtunnel (relay) — the same with the client's UDP off: every packet through the TCP relay
  * Figures: throughput of one stream and of 8 streams (one way, into a sink that counts bytes),
  * RTT percentiles of 64-byte echoes, time from client start to the first forwarded byte,
- * RSS of each side.
- *   node --import tsx bench/tunnel.ts [--mb 100]
+ * RSS of each side, CPU per MB (both processes of a path), and the recovery time after the
+ * toxtunnel server is killed and restarted (until a new connection echoes).
+ *   node --import tsx bench/tunnel.ts [--mb 100] [--report]
+ * --report writes docs/bench-report.json and docs/bench-report.svg (a chart of the figures).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+import { echoRoundTrip, serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+import { renderChart } from './chart.ts';
 
 const args = process.argv.slice(2);
 const MB = 1e6;
@@ -87,6 +91,16 @@ async function rtt(port: number, count: number): Promise<{ p50: number; p90: num
   return { p50: at(50), p90: at(90), p99: at(99) };
 }
 
+/** CPU time (user + system) of processes, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(pids: Array<number | undefined>): number {
+  let sum = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    sum += (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return sum;
+}
+
 const rssMiB = (pid: number | undefined) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -101,12 +115,18 @@ interface Row {
   rtt: { p50: number; p90: number; p99: number };
   firstByteMs?: number;
   rss?: string;
+  rssMiB?: Record<string, number>;
+  /** CPU ms per MB carried (one-stream runs), both processes of the path. */
+  cpuMsPerMB?: number;
+  recoveryMs?: number;
 }
 const rows: Row[] = [];
 
-async function measure(path: string, echoPort: number, sinkPort: number, extra: Partial<Row> = {}): Promise<void> {
+async function measure(path: string, echoPort: number, sinkPort: number, extra: Partial<Row> = {}, pids: Array<number | undefined> = []): Promise<void> {
+  const cpuBefore = pids.length ? cpuMs(pids) : 0;
   const oneCold = await oneWay(sinkPort, 1, streamMB);
   const one = await oneWay(sinkPort, 1, streamMB);
+  if (pids.length) extra.cpuMsPerMB = (cpuMs(pids) - cpuBefore) / (2 * streamMB);
   const eight = await oneWay(sinkPort, 8, Math.max(1, Math.round(streamMB / 8)));
   const r = await rtt(echoPort, 1000);
   rows.push({ path, oneCold, one, eight, rtt: r, ...extra });
@@ -114,7 +134,8 @@ async function measure(path: string, echoPort: number, sinkPort: number, extra: 
     `${path.padEnd(10)} 1 stream ${fmt(oneCold).padStart(7)} MB/s first, ${fmt(one).padStart(7)} MB/s again | 8 streams ${fmt(eight).padStart(7)} MB/s | ` +
       `RTT p50 ${fmt(r.p50, 3)} p90 ${fmt(r.p90, 3)} p99 ${fmt(r.p99, 3)} ms` +
       (extra.firstByteMs !== undefined ? ` | first byte ${fmt(extra.firstByteMs / 1000, 2)} s after client start` : '') +
-      (extra.rss ? ` | RSS ${extra.rss}` : ''),
+      (extra.rss ? ` | RSS ${extra.rss}` : '') +
+      (extra.cpuMsPerMB !== undefined ? ` | CPU ${fmt(extra.cpuMsPerMB)} ms/MB` : ''),
   );
 }
 
@@ -122,6 +143,11 @@ console.log(`# toxtunnel through-the-tunnel benchmark (loopback, ${streamMB} MB 
 await measure('direct', P.echo, P.sink);
 
 // --- ssh -L --------------------------------------------------------------------------------
+/** The per-connection sshd process (a child of the listening one), for its CPU time. */
+function sshdChild(pid: number | undefined): number | undefined {
+  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  return out ? Number(out) : pid;
+}
 function ensureSsh(): boolean {
   if (spawnSync('sh', ['-c', 'command -v sshd && command -v ssh']).status === 0) return true;
   const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null'], { stdio: 'inherit' });
@@ -155,7 +181,7 @@ if (ensureSsh()) {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  await measure('ssh -L', P.sshEcho, P.sshSink, { rss: `ssh ${fmt(rssMiB(ssh.pid))} MiB` });
+  await measure('ssh -L', P.sshEcho, P.sshSink, { rss: `ssh ${fmt(rssMiB(ssh.pid))} MiB`, rssMiB: { ssh: rssMiB(ssh.pid) } }, [ssh.pid, sshdChild(sshd.pid)]);
   ssh.kill();
   sshd.kill();
   rmSync(dir, { recursive: true, force: true });
@@ -183,16 +209,60 @@ const firstByte = await new Promise<number>((resolve, reject) => {
   socket.write('x');
 });
 await serverOnline(env, 1000);
-await measure('toxtunnel', P.ttEcho, P.ttSink, {
-  firstByteMs: firstByte,
-  rss: `server ${fmt(rssMiB(env.server.child.pid))} MiB, client ${fmt(rssMiB(env.client.child.pid))} MiB`,
-});
+const ttPids = [env.server.child.pid, env.client.child.pid];
+await measure(
+  'toxtunnel',
+  P.ttEcho,
+  P.ttSink,
+  {
+    firstByteMs: firstByte,
+    rss: `server ${fmt(rssMiB(env.server.child.pid))} MiB, client ${fmt(rssMiB(env.client.child.pid))} MiB`,
+    rssMiB: { server: rssMiB(env.server.child.pid), client: rssMiB(env.client.child.pid) },
+  },
+  ttPids,
+);
+// Recovery: kill the server (SIGKILL), start it again, time until a new connection echoes.
+env.server.kill();
+await new Promise((r) => setTimeout(r, 500));
+const restarted = Date.now();
+await env.restartServer();
+await echoRoundTrip(P.ttEcho, testData(10_000, 3), 120_000);
+rows.at(-1)!.recoveryMs = Date.now() - restarted;
+console.log(`toxtunnel  recovery after a server restart: a new connection echoed ${fmt(rows.at(-1)!.recoveryMs! / 1000, 2)} s after the restart (goal <= 15 s)`);
 await env.stop();
+
+// --- toxtunnel over the TCP relay only ------------------------------------------------------
+const relay = await startTunnelEnv({
+  ports: { bootstrapUdp: 39571, bootstrapTcp: 39572, toxFirst: 39580 },
+  forwards: [
+    { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
+    { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
+  ],
+  clientUdp: false,
+});
+await serverOnline(relay, 150_000);
+await measure(
+  'toxtunnel (relay)',
+  P.ttEcho,
+  P.ttSink,
+  {
+    rss: `server ${fmt(rssMiB(relay.server.child.pid))} MiB, client ${fmt(rssMiB(relay.client.child.pid))} MiB`,
+    rssMiB: { server: rssMiB(relay.server.child.pid), client: rssMiB(relay.client.child.pid) },
+  },
+  [relay.server.child.pid, relay.client.child.pid],
+);
+await relay.stop();
 
 const direct = rows[0]!;
 console.log('\nratios against direct TCP (same run):');
 for (const row of rows.slice(1)) {
-  console.log(`  ${row.path.padEnd(10)} 1 stream ${fmt(row.one / direct.one, 3)}x, 8 streams ${fmt(row.eight / direct.eight, 3)}x, RTT p50 ${fmt(row.rtt.p50 / direct.rtt.p50, 1)}x`);
+  console.log(`  ${row.path.padEnd(18)} 1 stream ${fmt(row.one / direct.one, 3)}x, 8 streams ${fmt(row.eight / direct.eight, 3)}x, RTT p50 ${fmt(row.rtt.p50 / direct.rtt.p50, 1)}x`);
 }
 console.log(JSON.stringify(rows));
+if (args.includes('--report')) {
+  const report = { date: new Date().toISOString(), machine: `${process.platform} ${process.arch}, node ${process.version}`, streamMB, rows };
+  writeFileSync(join(process.cwd(), 'docs/bench-report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(process.cwd(), 'docs/bench-report.svg'), renderChart(rows));
+  console.log('wrote docs/bench-report.json and docs/bench-report.svg');
+}
 process.exit(0);

@@ -127,3 +127,35 @@ void tt_tox_iterate(Tox *tox, int node)
 {
     tox_iterate(tox, (void *)(intptr_t)node);
 }
+
+/* --- sends outside toxcore's congestion control ------------------------------------------- */
+
+#include "../toxcore-submodule/toxcore/Messenger.h"
+#include "../toxcore-submodule/toxcore/friend_connection.h"
+#include "../toxcore-submodule/toxcore/net_crypto.h"
+#include "../toxcore-submodule/toxcore/tox_struct.h"
+
+/* Like tox_friend_send_lossless_packet, but with congestion_control = false in
+ * write_cryptpacket: the packet joins the same ordered, retransmitted stream, but is not
+ * refused when the connection's send budget (packets_left) is empty. toxcore refills that
+ * budget at the connection's measured rate, which falls to 4 packets/s when the connection has
+ * been quiet, so a control frame after a pause could wait hundreds of milliseconds. The
+ * TypeScript side uses this only for small frames when nothing of that friend is queued, and
+ * within a budget of its own (src/tunnel/friend-link.ts). Still bounded by toxcore's send
+ * buffer: SENDQ when that is full. Returns a Tox_Err_Friend_Custom_Packet code. */
+int tt_friend_send_lossless_uncontrolled(Tox *tox, uint32_t friend_number, const uint8_t *data, size_t length)
+{
+    const Messenger *m = tox->m;
+    if (!m_friend_exists(m, (int32_t)friend_number)) return TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_FOUND;
+    if (length == 0) return TOX_ERR_FRIEND_CUSTOM_PACKET_EMPTY;
+    if (length > MAX_CRYPTO_DATA_SIZE) return TOX_ERR_FRIEND_CUSTOM_PACKET_TOO_LONG;
+    if (data[0] < PACKET_ID_RANGE_LOSSLESS_CUSTOM_START || data[0] > PACKET_ID_RANGE_LOSSLESS_CUSTOM_END) {
+        return TOX_ERR_FRIEND_CUSTOM_PACKET_INVALID;
+    }
+    if (m->friendlist[friend_number].status != FRIEND_ONLINE) return TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_CONNECTED;
+    const int crypt_id = friend_connection_crypt_connection_id(m->fr_c, m->friendlist[friend_number].friendcon_id);
+    if (write_cryptpacket(m->net_crypto, crypt_id, data, (uint16_t)length, false) == -1) {
+        return TOX_ERR_FRIEND_CUSTOM_PACKET_SENDQ;
+    }
+    return TOX_ERR_FRIEND_CUSTOM_PACKET_OK;
+}

@@ -90,6 +90,9 @@ export type ToxNodeEvents = {
 
 type PendingEvent = () => void;
 
+/** After SENDQ, iterate again within this many ms (toxcore's send budget refills with time). */
+const SENDQ_RETRY_MS = 2;
+
 export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSink {
   private readonly x: ToxcoreExports;
   private readonly scheduler: IterationScheduler;
@@ -319,18 +322,28 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
    * Sends one lossless custom packet (byte 0 must be 160..191). SENDQ is the normal
    * back-pressure answer: keep the data and try again after 'drain'.
    */
-  sendLossless(friendNumber: number, packet: Uint8Array): SendResult {
+  sendLossless(friendNumber: number, packet: Uint8Array, options: { uncontrolled?: boolean } = {}): SendResult {
     const tox = this.ptr();
     if (packet.length > MAX_LOSSLESS_PACKET_SIZE) return { ok: false, error: 'TOO_LONG' };
     new Uint8Array(this.x.memory.buffer).set(packet, this.sendBuffer);
-    const ok = this.x.tox_friend_send_lossless_packet(tox, friendNumber, this.sendBuffer, packet.length, this.errBuffer);
-    if (ok) {
+    let code: number;
+    if (options.uncontrolled) {
+      // Outside toxcore's congestion control (wasm/tt_glue.c): for small, latency-critical frames.
+      code = this.x.tt_friend_send_lossless_uncontrolled(tox, friendNumber, this.sendBuffer, packet.length);
+    } else {
+      const ok = this.x.tox_friend_send_lossless_packet(tox, friendNumber, this.sendBuffer, packet.length, this.errBuffer);
+      code = ok ? 0 : new DataView(this.x.memory.buffer).getInt32(this.errBuffer, true);
+    }
+    if (code === 0) {
       this.scheduler.wake();
       return SENT;
     }
-    const code = new DataView(this.x.memory.buffer).getInt32(this.errBuffer, true);
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
-    if (error === 'SENDQ') this.sendqRefused = true;
+    if (error === 'SENDQ') {
+      this.sendqRefused = true;
+      // 'drain' comes after the next iteration: let that be soon.
+      this.scheduler.wakeWithin(SENDQ_RETRY_MS);
+    }
     return { ok: false, error };
   }
 

@@ -5,6 +5,13 @@
  * packets wait here, in order, and go out when the node signals 'drain'. Tunnels stop
  * reading their TCP sockets while this queue is above its high-water mark ({@link congested})
  * and are told when it has room again.
+ *
+ * Small frames (control frames, ACKs, PONGs, small DATA) skip toxcore's congestion control
+ * when nothing is queued ahead of them, within a budget of their own: after a quiet period
+ * toxcore's send budget refills at 4 packets/s, which would add up to hundreds of
+ * milliseconds to opening a tunnel or to the first keystroke of an SSH session. Order is
+ * kept: both paths append to the same toxcore stream, and a frame only skips when our queue
+ * is empty (ACK and PONG may overtake data anyway).
  */
 import type { ToxNode } from '../tox/tox-node.ts';
 
@@ -15,6 +22,11 @@ const HIGH_WATER_BYTES = 256 * 1024;
  * while taking none of our packets can queue this much: its tunnels fail and the queue goes.
  */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** Frames up to this size may skip toxcore's congestion control (see above). */
+const SMALL_PACKET_BYTES = 256;
+/** The skip budget: a burst of this many, refilled at UNCONTROLLED_PER_SECOND. */
+const UNCONTROLLED_BURST = 128;
+const UNCONTROLLED_PER_SECOND = 2000;
 /** Urgent packets queued above which best-effort replies are dropped. */
 const MAX_BEST_EFFORT_QUEUED = 256;
 
@@ -27,6 +39,10 @@ export class FriendLink {
   private wasCongested = false;
   /** Best-effort replies dropped because the link was full. */
   droppedReplies = 0;
+  /** Packets sent outside toxcore's congestion control. */
+  uncontrolledSent = 0;
+  private budget = UNCONTROLLED_BURST;
+  private budgetAt = performance.now();
   private readonly writableListeners = new Set<() => void>();
 
   /**
@@ -41,7 +57,7 @@ export class FriendLink {
 
   /** Sends now, or queues behind earlier packets. */
   send(packet: Uint8Array): void {
-    if (this.isIdle() && this.trySend(packet)) return;
+    if (this.isIdle() && this.trySend(packet, packet.length <= SMALL_PACKET_BYTES)) return;
     if (this.queuedBytes + packet.length > MAX_QUEUED_BYTES) {
       this.undeliverable(`the friend takes none of our packets (${MAX_QUEUED_BYTES >> 20} MiB queued)`);
       return;
@@ -65,7 +81,7 @@ export class FriendLink {
 
   /** Sends now, or ahead of queued data (for frames whose order against data does not matter). */
   sendUrgent(packet: Uint8Array): void {
-    if (this.isIdle() && this.trySend(packet)) return;
+    if (this.urgent.length === 0 && this.trySend(packet, true)) return;
     this.urgent.push(packet);
   }
 
@@ -73,8 +89,32 @@ export class FriendLink {
     return this.urgent.length === 0 && this.head === this.queue.length;
   }
 
-  /** true: sent (or dropped as undeliverable); false: SENDQ, keep it. */
-  private trySend(packet: Uint8Array): boolean {
+  /** One packet from the skip budget, if there is one left. */
+  private takeBudget(): boolean {
+    const now = performance.now();
+    this.budget = Math.min(UNCONTROLLED_BURST, this.budget + ((now - this.budgetAt) * UNCONTROLLED_PER_SECOND) / 1000);
+    this.budgetAt = now;
+    if (this.budget < 1) return false;
+    this.budget--;
+    return true;
+  }
+
+  /**
+   * true: sent (or dropped as undeliverable); false: SENDQ, keep it. `small`: the packet may
+   * skip toxcore's congestion control (budget permitting).
+   */
+  private trySend(packet: Uint8Array, small = false): boolean {
+    if (small && this.takeBudget()) {
+      const fast = this.node.sendLossless(this.friendNumber, packet, { uncontrolled: true });
+      if (fast.ok) {
+        this.uncontrolledSent++;
+        return true;
+      }
+      if (fast.error !== 'SENDQ') {
+        this.undeliverable(`toxcore refused a packet: ${fast.error}`);
+        return true;
+      }
+    }
     const result = this.node.sendLossless(this.friendNumber, packet);
     if (result.ok) return true;
     if (result.error === 'SENDQ') return false;
@@ -95,7 +135,7 @@ export class FriendLink {
   /** Called on the node's 'drain': sends what toxcore now accepts. */
   flush(): void {
     while (this.urgent.length > 0) {
-      if (!this.trySend(this.urgent[0]!)) return;
+      if (!this.trySend(this.urgent[0]!, true)) return;
       this.urgent.shift();
     }
     while (this.head < this.queue.length) {
@@ -118,7 +158,7 @@ export class FriendLink {
   }
 
   describe(): string {
-    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent)${this.congested ? ', congested' : ''}${this.droppedReplies ? `, ${this.droppedReplies} replies dropped` : ''}`;
+    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent), ${this.uncontrolledSent} sent outside congestion control${this.congested ? ', congested' : ''}${this.droppedReplies ? `, ${this.droppedReplies} replies dropped` : ''}`;
   }
 
   /** The friend went away: nothing queued can be delivered any more. */

@@ -60,6 +60,8 @@ export interface ToxcoreExports {
   tox_self_get_friend_list_size(tox: ToxPtr): number;
   tox_self_get_friend_list(tox: ToxPtr, out: Ptr<'u32'>): void;
   tox_friend_send_lossless_packet(tox: ToxPtr, friendNumber: number, data: BytePtr, length: number, error: ErrPtr): CBool;
+  /** Ours (wasm/tt_glue.c): the same outside toxcore's congestion control; returns the error code. */
+  tt_friend_send_lossless_uncontrolled(tox: ToxPtr, friendNumber: number, data: BytePtr, length: number): number;
 
   tox_get_savedata_size(tox: ToxPtr): number;
   tox_get_savedata(tox: ToxPtr, out: BytePtr): void;
@@ -73,5 +75,5 @@ export const EXPORTED_FUNCTION_NAMES = [
   'tox_bootstrap', 'tox_add_tcp_relay', 'tox_friend_add', 'tox_friend_add_norequest', 'tox_friend_delete',
   'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
   'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
-  'tox_get_savedata_size', 'tox_get_savedata',
+  'tt_friend_send_lossless_uncontrolled', 'tox_get_savedata_size', 'tox_get_savedata',
 ] as const satisfies readonly (keyof ToxcoreExports)[];
