@@ -18,9 +18,21 @@ const step = (text) => console.log(`[demo ${((Date.now() - started) / 1000).toFi
 
 function cleanup() {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  } catch {
+    // a process still saving: the temporary directory stays, nothing else
+  }
 }
 process.on('exit', cleanup);
+
+/** SIGTERM to both processes, and wait (bounded) until they have saved and exited. */
+async function shutdown() {
+  const exits = children.filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)));
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  cleanup();
+}
 const deadline = setTimeout(() => {
   console.error(`demo: no result within ${LIMIT_MS / 1000} s`);
   process.exit(1);
@@ -104,6 +116,6 @@ const body = await new Promise((resolve, reject) => {
 step(`GET http://127.0.0.1:${localPort}/ through Tox (${(performance.now() - t).toFixed(1)} ms): ${body.trim()}`);
 clearTimeout(deadline);
 service.close();
-cleanup();
+await shutdown();
 step('done: stopped the server and the client');
 process.exit(body.includes('far side') ? 0 : 1);
