@@ -13,6 +13,7 @@ import { startControlServer } from '../control/control-server.ts';
 import { createServiceLogger } from '../service/service-logger.ts';
 import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-notify.ts';
 import { createLogger } from './logging.ts';
+import { showConnectionProgress } from './progress.ts';
 
 /** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */
 export type RunFlags = CliFlags & { service?: boolean };
@@ -25,6 +26,7 @@ export async function run(flags: RunFlags): Promise<void> {
   // without --service or without NOTIFY_SOCKET; never throws.
   const notifier = flags.service ? createServiceNotifier(process.env, log) : undefined;
   const instance = await start(config, log);
+  if (!config.pipe) showConnectionProgress(instance, log, Boolean(process.stderr.isTTY) && !flags.service);
   const control = config.controlSocket && !config.pipe ? await openControl(instance, config.dataDir, log) : undefined;
   if (notifier) {
     const up = `tunnels up; Tox ID ${instance.toxId}`;
