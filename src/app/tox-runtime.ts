@@ -78,7 +78,12 @@ export class ToxRuntime {
         ? `Tox node up: UDP port ${udpPort}, DHT key ${node.dhtId}${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''} (other nodes may bootstrap from these)`
         : `Tox node up: TCP only${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''}`,
     );
-    await runtime.bootstrap();
+    try {
+      await runtime.bootstrap();
+    } catch (error) {
+      node.close();
+      throw error;
+    }
     return runtime;
   }
 

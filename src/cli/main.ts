@@ -16,6 +16,7 @@ import { isToxtunnelError } from '../errors.ts';
 import { initFlagsFromArgv, runInit } from '../init/init-command.ts';
 import { controlDataDir, runControlCommand } from './control-commands.ts';
 import { printId } from './print-id.ts';
+import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
 
 declare const __TOXTUNNEL_VERSION__: string | undefined;
@@ -154,6 +155,21 @@ cli
   .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
   .option('--json', 'print the answer as JSON')
   .action((tunnel: string, flags: { json?: boolean }) => runControl('close', flags, String(tunnel)));
+
+cli
+  .command('doctor', 'check the setup bottom up (runtime, config, rules, identity, ports, Tox network, server, tunnels); says how to fix the first broken layer (docs/doctor.md)')
+  .option('--json', 'print the checks as JSON')
+  .option('--timeout <seconds>', 'how long each network check may wait (default 30)', text)
+  // Values are read raw from argv, as the run command's (normalize): cac would turn an all-digit Tox ID into a number.
+  .action((flags: { json?: boolean }) =>
+    runDoctor({ ...normalize(process.argv.slice(2)), json: flags.json === true, timeout: rawValues(process.argv, ['--timeout']).at(-1) }, (line) =>
+      process.stdout.write(`${line}\n`),
+    )
+      .then((code) => {
+        process.exitCode = code;
+      })
+      .catch(fail),
+  );
 
 cli.command('[...args]', 'run the server or the client').action((args: string[], options: { service?: boolean }) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
