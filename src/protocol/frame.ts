@@ -197,6 +197,16 @@ function byte(value: number, what: string): void {
 
 const hasControlBytes = (bytes: Uint8Array) => bytes.some((b) => b < 0x20 || b === 0x7f);
 
+/** A host name or address from a peer: strict UTF-8, no NUL or control bytes. */
+function hostText(bytes: Uint8Array): string | { problem: string } {
+  if (hasControlBytes(bytes)) return { problem: 'contains NUL or control bytes' };
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return { problem: 'is not UTF-8' };
+  }
+}
+
 /** At most `max` bytes, cut at a character boundary (never in the middle of a UTF-8 sequence). */
 function truncateUtf8(bytes: Uint8Array, max: number): Uint8Array {
   if (bytes.length <= max) return bytes;
@@ -244,14 +254,8 @@ export function decodePacket(packet: Uint8Array): DecodeResult {
       const hostLength = payload[0]!;
       if (hostLength < 1) return reject('OPEN with an empty host');
       if (1 + hostLength + 2 > payload.length) return reject(`OPEN host length ${hostLength} overruns the payload`);
-      const hostBytes = payload.subarray(1, 1 + hostLength);
-      if (hostBytes.some((b) => b < 0x20 || b === 0x7f)) return reject('OPEN host contains NUL or control bytes');
-      let host: string;
-      try {
-        host = utf8Strict.decode(hostBytes);
-      } catch {
-        return reject('OPEN host is not UTF-8');
-      }
+      const host = hostText(payload.subarray(1, 1 + hostLength));
+      if (typeof host !== 'string') return reject(`OPEN host ${host.problem}`);
       const port = new DataView(payload.buffer, payload.byteOffset + 1 + hostLength, 2).getUint16(0);
       if (port === 0) return reject('OPEN to port 0');
       return { ok: true, frame: { kind: 'open', tunnelId, host, port } };
@@ -289,14 +293,8 @@ export function decodePacket(packet: Uint8Array): DecodeResult {
       const bindLength = payload[2]!;
       if (3 + bindLength > payload.length) return reject(`REVERSE_LISTEN bind length ${bindLength} overruns the payload`);
       if (port === 0) return reject('REVERSE_LISTEN on port 0');
-      const bindBytes = payload.subarray(3, 3 + bindLength);
-      if (bindBytes.some((b) => b < 0x20 || b === 0x7f)) return reject('REVERSE_LISTEN bind address contains NUL or control bytes');
-      let bind: string;
-      try {
-        bind = utf8Strict.decode(bindBytes);
-      } catch {
-        return reject('REVERSE_LISTEN bind address is not UTF-8');
-      }
+      const bind = hostText(payload.subarray(3, 3 + bindLength));
+      if (typeof bind !== 'string') return reject(`REVERSE_LISTEN bind address ${bind.problem}`);
       return { ok: true, frame: { kind: 'reverse-listen', requestId: tunnelId, port, bind } };
     }
     case FrameType.REVERSE_RESULT: {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Service, type TunnelEnv, closedWithin, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
+import { type Service, type TunnelEnv, closedWithin, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData, rssMiB } from '../helpers/tunnel-env.ts';
 
 const SECRET = 'trace-level-secret-0xC0FFEE';
 const P = { echo: 39151, source: 39152, fEcho: 39161, fSource: 39162 };
@@ -79,7 +79,6 @@ test('over a lossy, reordering, duplicating path: 5 MB each way and 8 parallel t
   console.log(`faulty path: 3 MB echo in ${one} ms, 8 x 0.5 MB echoes in ${Date.now() - started - one} ms`);
 });
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 test('a slow reader: the producer is held back, memory stays bounded on both sides, nothing is lost', async () => {
   const pids = { server: env.server.child.pid!, client: env.client.child.pid! };

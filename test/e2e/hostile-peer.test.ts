@@ -4,13 +4,12 @@
 // floods. Meanwhile a legitimate client keeps echoing through the same server. The server must
 // stay up, the other friend must be unaffected (every echo byte-exact), the attacker's tunnels
 // must stay within the limit, and the server's memory must stay bounded.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodePacket, MAX_DATA_PAYLOAD } from '../../src/protocol/frame.ts';
 import { ToxNode } from '../../src/tox/tox-node.ts';
-import { type Service, type TunnelEnv, echo, echoRoundTrip, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
+import { type Service, type TunnelEnv, echo, echoRoundTrip, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, rssMiB } from '../helpers/tunnel-env.ts';
 
 const P = { echo: 39601, forward: 39611 };
 let env: TunnelEnv;
@@ -19,7 +18,6 @@ let evil: ToxNode;
 let friend = -1;
 const received = { acks: 0, errors: new Map<string, number>(), pongs: 0 };
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 test.before(async () => {
   try {

@@ -2,15 +2,13 @@
 // Load with real processes: 100 concurrent tunnels of mixed sizes (1 KB to 4 MB, all at once,
 // each byte-exact), then 10,000 sequential short connections on one forward; the client's
 // and server's open file descriptors are back where they started afterwards (no leak).
-import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Service, type TunnelEnv, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
+import { type Service, type TunnelEnv, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData, openFds } from '../helpers/tunnel-env.ts';
 
 const P = { echo: 39351, forward: 39361 };
 let env: TunnelEnv;
 let service: Service;
-const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 test.before(async () => {
   try {
@@ -52,7 +50,7 @@ test('100 concurrent tunnels of mixed sizes (1 KB .. 4 MB), all byte-exact', asy
 test('10,000 sequential short connections; no descriptor leak on either side', async () => {
   const pids = { server: env.server.child.pid!, client: env.client.child.pid! };
   await new Promise((r) => setTimeout(r, 1000));
-  const before = { server: fds(pids.server), client: fds(pids.client) };
+  const before = { server: openFds(pids.server), client: openFds(pids.client) };
   const started = Date.now();
   for (let i = 0; i < 10_000; i++) {
     const data = testData(64 + (i % 64), 10_000 + i);
@@ -62,7 +60,7 @@ test('10,000 sequential short connections; no descriptor leak on either side', a
   const seconds = (Date.now() - started) / 1000;
   // Closes finish asynchronously (CLOSE echo, linger): give them a moment.
   await new Promise((r) => setTimeout(r, 6000));
-  const after = { server: fds(pids.server), client: fds(pids.client) };
+  const after = { server: openFds(pids.server), client: openFds(pids.client) };
   console.log(`10,000 sequential connections in ${seconds.toFixed(1)} s (${(10_000 / seconds).toFixed(0)}/s); fds server ${before.server} -> ${after.server}, client ${before.client} -> ${after.client}`);
   assert.ok(after.server <= before.server + 5, `server fds ${before.server} -> ${after.server}`);
   assert.ok(after.client <= before.client + 5, `client fds ${before.client} -> ${after.client}`);

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,3 +331,11 @@ export function closedWithin(port: number, ms: number): Promise<number> {
     });
   });
 }
+
+// --- process figures ---------------------------------------------------------------------------
+
+/** Resident memory of a process, MiB (Linux /proc). */
+export const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+/** Open file descriptors of a process (Linux /proc). */
+export const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
