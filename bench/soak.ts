@@ -91,11 +91,13 @@ const slope = (ys: number[], ts: number[]) => {
   const den = ts.reduce((a, t) => a + (t - mt) ** 2, 0);
   return den ? (num / den) * 60 : 0;
 };
-// The first minute is warm-up (JIT, buffers): the slope is measured after it.
-const steady = samples.filter((s) => s.t >= 60);
+// Growth comes in steps while heaps and wasm memory find their size, then stays flat: the
+// slope is measured over the second half of the run.
+const steady = samples.filter((s) => s.t >= (minutes * 60) / 2);
 const ts = steady.map((s) => s.t);
 const summary = {
   minutes,
+  slopeOver: `second half of the run (${(minutes * 30).toFixed(0)}..${(minutes * 60).toFixed(0)} s)`,
   counts,
   server: { rssFirst: samples[0]!.server.rss, rssLast: samples.at(-1)!.server.rss, rssSlopeMiBPerMin: slope(steady.map((s) => s.server.rss), ts), fdsFirst: samples[0]!.server.fds, fdsLast: samples.at(-1)!.server.fds },
   client: { rssFirst: samples[0]!.client.rss, rssLast: samples.at(-1)!.client.rss, rssSlopeMiBPerMin: slope(steady.map((s) => s.client.rss), ts), fdsFirst: samples[0]!.client.fds, fdsLast: samples.at(-1)!.client.fds },
