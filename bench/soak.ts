@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
 
 const args = process.argv.slice(2);
-const minutes = Number(args[args.indexOf('--minutes') + 1] || 10);
+const minutes = args.includes('--minutes') ? Number(args[args.indexOf('--minutes') + 1]) : 10;
 const P = { echo: 39451, forward: 39461 };
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;

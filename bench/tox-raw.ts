@@ -16,7 +16,7 @@ import { Peer, type PeerEvent } from '../test/helpers/peer.ts';
 
 const args = process.argv.slice(2);
 const MB = 1e6;
-const transferMB = Number(args[args.indexOf('--mb') + 1] || 150);
+const transferMB = args.includes('--mb') ? Number(args[args.indexOf('--mb') + 1]) : 150;
 const withTcp = !args.includes('--no-tcp');
 const fmt = (n: number, d = 1) => n.toFixed(d);
 const sizeOf = (f: string) => statSync(f).size;
