@@ -21,6 +21,7 @@ import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
+import type { Tunnel } from '../tunnel/tunnel.ts';
 import type { Logger } from './logger.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 import { type TunnelInfo, type TunnelKind, TunnelStats } from './tunnel-stats.ts';
@@ -178,11 +179,6 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     return this.runtime.node.friendConnectionStatus(this.serverFriend) !== 'none' && this.session().responsive;
   }
 
-  /** @deprecated the name of serverReady before the keepalive existed. */
-  get serverOnline(): boolean {
-    return this.serverReady;
-  }
-
   private session(): FriendSession {
     return this.runtime.session(this.serverFriend);
   }
@@ -296,9 +292,9 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     return done;
   }
 
-  private onTunnelClosed(id: number, tunnel: { target: string; stats: { bytesIn: number; bytesOut: number }; peerErrorCode: number | undefined }, error: string | undefined): void {
+  private onTunnelClosed(id: number, tunnel: Tunnel, error: string | undefined): void {
     if (id >= CLIENT_TUNNEL_IDS.first && id <= CLIENT_TUNNEL_IDS.last) this.ids.release(id);
-    this.stats.closed(tunnel as never, error);
+    this.stats.closed(tunnel, error);
     this.kinds.delete(id);
     const finished = this.finished.get(id);
     this.finished.delete(id);

@@ -17,7 +17,6 @@ import { showConnectionProgress } from './progress.ts';
 
 /** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */
 export type RunFlags = CliFlags & { service?: boolean };
-export { networkOptions } from '../app/instance.ts';
 
 export async function run(flags: RunFlags): Promise<void> {
   const config = resolveConfig(flags);
