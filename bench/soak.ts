@@ -14,13 +14,13 @@ import { echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv
 
 const args = process.argv.slice(2);
 const minutes = args.includes('--minutes') ? Number(args[args.indexOf('--minutes') + 1]) : 10;
-const P = { echo: 39451, forward: 39461 };
+const P = { echo: 29451, forward: 29461 };
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 const service = await startService(P.echo, echo);
 const env = await startTunnelEnv({
-  ports: { bootstrapUdp: 39471, bootstrapTcp: 39472, toxFirst: 0 },
+  ports: { bootstrapUdp: 29471, bootstrapTcp: 29472, toxFirst: 0 },
   forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
   logLevel: 'info',
 });

@@ -97,7 +97,7 @@ const baseline = await dgramBaseline(3);
 report.dgramBaselineMBps = baseline;
 console.log(`baseline: node:dgram 1373-byte datagrams, one process: ${fmt(baseline)} MB/s`);
 
-const pair = await befriendedPair({ startPort: 37001, endPort: 37100 }, { startPort: 37001, endPort: 37100 });
+const pair = await befriendedPair({ startPort: 27001, endPort: 27100 }, { startPort: 27001, endPort: 27100 });
 try {
   await new Promise((r) => setTimeout(r, 5000));
   const idle = await usage(pair.b);
@@ -133,8 +133,8 @@ try {
 }
 
 if (withTcp) {
-  const relay = Peer.start({ startPort: 37101, endPort: 37200, tcpPort: 37201 });
-  const helper = Peer.start({ startPort: 37101, endPort: 37200 });
+  const relay = Peer.start({ startPort: 27101, endPort: 27200, tcpPort: 27201 });
+  const helper = Peer.start({ startPort: 27101, endPort: 27200 });
   const tcpOnly = Peer.start({ udp: false });
   try {
     const [ra, rc] = await Promise.all([relay.ready(), helper.ready(), tcpOnly.ready()]);

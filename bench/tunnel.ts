@@ -28,7 +28,7 @@ const MB = 1e6;
 const flag = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const streamMB = flag('--mb', 100);
 const fmt = (n: number, d = 1) => n.toFixed(d);
-const P = { echo: 39501, sink: 39502, sshd: 39522, sshEcho: 39531, sshSink: 39532, ttEcho: 39541, ttSink: 39542 };
+const P = { echo: 29501, sink: 29502, sshd: 29522, sshEcho: 29531, sshSink: 29532, ttEcho: 29541, ttSink: 29542 };
 
 // --- services ------------------------------------------------------------------------------
 /** Sink: counts bytes per connection; resolves the pending measurement at EOF. */
@@ -194,7 +194,7 @@ if (ensureSsh()) {
 
 // --- toxtunnel -----------------------------------------------------------------------------
 const env = await startTunnelEnv({
-  ports: { bootstrapUdp: 39551, bootstrapTcp: 39552, toxFirst: 39560 },
+  ports: { bootstrapUdp: 29551, bootstrapTcp: 29552, toxFirst: 29560 },
   forwards: [
     { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
     { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
@@ -245,7 +245,7 @@ await env.stop();
 
 // --- toxtunnel over the TCP relay only ------------------------------------------------------
 const relay = await startTunnelEnv({
-  ports: { bootstrapUdp: 39571, bootstrapTcp: 39572, toxFirst: 39580 },
+  ports: { bootstrapUdp: 29571, bootstrapTcp: 29572, toxFirst: 29580 },
   forwards: [
     { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
     { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },

@@ -19,7 +19,7 @@
 #   - the native tox-bootstrapd (toxcore-utils) and Node on the host, as the e2e tests.
 # Network: Debian's archive and the npm registry (first run), then loopback only; every
 # toxtunnel runs with bootstrap_mode: none against a local tox-bootstrapd.
-# Fixed ports 39780-39796 (test/e2e/distribution.test.ts uses 39700-39779); TCP services and
+# Fixed ports 29780-29796 (test/e2e/distribution.test.ts uses 29700-29779); TCP services and
 # forwards listen on kernel-picked ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,7 +111,7 @@ const { CLI, CliProcess, echo, echoRoundTrip, sha256, startService, testData } =
 const node64 = ['qemu-aarch64', '-L', sysroot, join(sysroot, 'usr/bin/node'), CLI];
 const node86 = [process.execPath, CLI];
 const exe = ['qemu-aarch64', '-L', sysroot, exe64];
-const b = await startBootstrapd(39780, 39781);
+const b = await startBootstrapd(29780, 29781);
 const service = await startService(0, echo); // kernel-picked ports for TCP: see distribution.test.ts
 const live: any[] = [];
 const yaml = (mode: string, dir: string, port: number, extra: string[]) => {
@@ -155,8 +155,8 @@ async function pair(name: string, server: string[], client: string[], ports: { s
   }
 }
 try {
-  await pair('arm64 node client -> x86 node server', node86, node64, { s: 39785, c: 39788 });
-  await pair('x86 node client -> arm64 compiled server', exe, node86, { s: 39791, c: 39794 });
+  await pair('arm64 node client -> x86 node server', node86, node64, { s: 29785, c: 29788 });
+  await pair('x86 node client -> arm64 compiled server', exe, node86, { s: 29791, c: 29794 });
 } finally {
   for (const p of live) p.kill();
   await service.close();

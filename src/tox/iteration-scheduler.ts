@@ -13,8 +13,6 @@ import { clearImmediate, setImmediate } from 'node:timers';
 
 export class IterationScheduler {
   private timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the pending timer fires (performance.now()), if one is pending. */
-  private timerDue = Infinity;
   private immediate: ReturnType<typeof setImmediate> | undefined;
   private running = false;
   private readonly run = (): void => this.iterateNow();
@@ -34,21 +32,6 @@ export class IterationScheduler {
     this.immediate = setImmediate(this.run);
   }
 
-  /**
-   * Asks for an iteration within `ms` (not at once): for retrying after toxcore refused a
-   * packet with SENDQ. Its congestion control frees room as time passes, so the next
-   * iteration must come soon — waiting for tox_iteration_interval (up to 50 ms when the
-   * connection is quiet) costs that much latency — but not immediately, or a congested
-   * connection would spin.
-   */
-  wakeWithin(ms: number): void {
-    if (!this.running || this.immediate) return;
-    const due = performance.now() + ms;
-    if (this.timer && this.timerDue <= due) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerDue = due;
-    this.timer = setTimeout(this.run, ms);
-  }
 
   stop(): void {
     this.running = false;
@@ -66,10 +49,8 @@ export class IterationScheduler {
     }
     if (!this.running) return;
     const due = this.iterate();
-    if (this.running && !this.immediate && !this.timer) {
-      const delay = Math.max(1, Math.min(due, 1000));
-      this.timerDue = performance.now() + delay;
-      this.timer = setTimeout(this.run, delay);
+    if (this.running && !this.immediate) {
+      this.timer = setTimeout(this.run, Math.max(1, Math.min(due, 1000)));
     }
   }
 }

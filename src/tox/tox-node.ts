@@ -90,9 +90,6 @@ export type ToxNodeEvents = {
 
 type PendingEvent = () => void;
 
-/** After SENDQ, iterate again within this many ms (toxcore's send budget refills with time). */
-const SENDQ_RETRY_MS = 2;
-
 export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSink {
   private readonly x: ToxcoreExports;
   private readonly scheduler: IterationScheduler;
@@ -339,11 +336,10 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       return SENT;
     }
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
-    if (error === 'SENDQ') {
-      this.sendqRefused = true;
-      // 'drain' comes after the next iteration: let that be soon.
-      this.scheduler.wakeWithin(SENDQ_RETRY_MS);
-    }
+    // 'drain' follows the next iteration. (Retrying sooner by iterating every few ms made
+    // toxcore's rate estimate collapse on a lossy path: stalls; small frames take the
+    // uncontrolled path instead, see friend-link.ts.)
+    if (error === 'SENDQ') this.sendqRefused = true;
     return { ok: false, error };
   }
 

@@ -7,7 +7,7 @@
 //     or node_modules around it, and carries a real tunnel as the server.
 //  3. Server and client on different runtimes (Bun -> Deno, Deno -> Node, Deno in pipe mode).
 // Everything on loopback with one native tox-bootstrapd (bootstrap_mode: none). Fixed ports
-// 39700-39779 only (scripts/arm64-check.sh uses 39780-39799); the echo service and the
+// 29700-29779 only (scripts/arm64-check.sh uses 29780-29799); the echo service and the
 // forwards listen on ports the kernel picks (a fixed TCP port inside the ephemeral range,
 // 32768-60999, is sometimes held by another process's outgoing connection on a busy machine).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -25,13 +25,13 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const BUN = join(ROOT, 'node_modules/.bin/bun');
 const DENO = join(ROOT, 'node_modules/.bin/deno');
 const P = {
-  bootstrapUdp: 39700,
-  bootstrapTcp: 39701,
+  bootstrapUdp: 29700,
+  bootstrapTcp: 29701,
   // each toxtunnel's own UDP range (start_port .. +9); `seed` varies the test data
-  compiled: { seed: 3, server: 39710, client: 39720 },
-  bunDeno: { seed: 4, server: 39730, client: 39740 },
-  denoNode: { seed: 5, server: 39750, client: 39760 },
-  denoPipe: { client: 39770 },
+  compiled: { seed: 3, server: 29710, client: 29720 },
+  bunDeno: { seed: 4, server: 29730, client: 29740 },
+  denoNode: { seed: 5, server: 29750, client: 29760 },
+  denoPipe: { client: 29770 },
 };
 
 const TOX_ID = /\b[0-9A-F]{76}\b/;

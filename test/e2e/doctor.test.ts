@@ -5,7 +5,7 @@
 // fails the probe with the server's "Access denied"; a config error, a 0644 identity, a
 // local port in use and an over-broad rules file are each reported with their fix; a client
 // already running with the data dir is examined through its control socket.
-// Ports: 39800-39899 only; every node has its own tox.start_port range. TCP ports we listen
+// Ports: 29800-29899 only; every node has its own tox.start_port range. TCP ports we listen
 // on are picked free from a small sub-range: 398xx is inside Linux's ephemeral range, so any
 // outgoing connection on the machine may hold one of them for a while.
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,17 +21,17 @@ import { type Bootstrapd, startBootstrapd } from '../helpers/bootstrapd.ts';
 import { type CliProcess, echo, runCli, type Service, startService } from '../helpers/tunnel-env.ts';
 
 const P = {
-  bootstrapUdp: 39800,
-  bootstrapTcp: 39801,
+  bootstrapUdp: 29800,
+  bootstrapTcp: 29801,
   /** Sub-ranges for TCP listeners (echo service; forwards and the busy port). */
-  echo: [39810, 39819],
-  local: [39830, 39839],
-  server: 39820,
-  toxHealthy: 39840,
-  toxDenied: 39843,
-  toxMode: 39846,
-  toxRules: 39849,
-  toxRunning: 39852,
+  echo: [29810, 29819],
+  local: [29830, 29839],
+  server: 29820,
+  toxHealthy: 29840,
+  toxDenied: 29843,
+  toxMode: 29846,
+  toxRules: 29849,
+  toxRunning: 29852,
 };
 const TIMEOUT = '60';
 
@@ -204,7 +204,7 @@ test('(b) a forward the rules deny: the probe fails with "Access denied" and a f
 });
 
 test('(c) an unknown key in the config: the config check fails naming the line, later checks are skipped', async () => {
-  const config = file('typo.yaml', ['mode: client', `data_dir: ${clientData}`, 'tox:', '  start_prot: 39850', 'client:', `  server_id: ${serverId}`]);
+  const config = file('typo.yaml', ['mode: client', `data_dir: ${clientData}`, 'tox:', '  start_prot: 29850', 'client:', `  server_id: ${serverId}`]);
   const { code, checks } = await doctor({ config, json: true });
   const check = named(checks, 'config');
   assert.is(check.status, 'fail');

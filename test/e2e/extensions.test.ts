@@ -29,19 +29,19 @@ import {
 
 const SECRET = 'correct horse battery staple';
 const P = {
-  echo: 39401,
-  digest: 39402, // reads until EOF, then answers with the sha256 of what it read
-  http: 39403,
-  closed: 39404, // nothing listens here
-  local1: 39405, // services on the client's side, for reverse tunnels
-  local2: 39406,
-  fEcho: 39411,
-  fDigest: 39412,
-  socks: 39413,
-  r1: 39421,
-  r2: 39422,
-  rDenied: 39423,
-  rInUse: 39424,
+  echo: 29401,
+  digest: 29402, // reads until EOF, then answers with the sha256 of what it read
+  http: 29403,
+  closed: 29404, // nothing listens here
+  local1: 29405, // services on the client's side, for reverse tunnels
+  local2: 29406,
+  fEcho: 29411,
+  fDigest: 29412,
+  socks: 29413,
+  r1: 29421,
+  r2: 29422,
+  rDenied: 29423,
+  rInUse: 29424,
 };
 let env: TunnelEnv;
 let services: Service[] = [];
@@ -70,7 +70,7 @@ test.before(async () => {
     ];
     inUse = net.createServer().listen(P.rInUse, '127.0.0.1');
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39431, bootstrapTcp: 39432, toxFirst: 0 },
+      ports: { bootstrapUdp: 29431, bootstrapTcp: 29432, toxFirst: 0 },
       forwards: [
         { local_port: P.fEcho, remote_host: '127.0.0.1', remote_port: P.echo },
         { local_port: P.fDigest, remote_host: '127.0.0.1', remote_port: P.digest },
@@ -255,7 +255,7 @@ test('control socket: status, list and close talk to the running client', async 
 test('shared secret: a friend request with a wrong secret is refused, and no secret is ever logged', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'toxtunnel-wrong-secret-'));
   const key = /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', dataDir]).stdout)![0].slice(0, 64);
-  const config = env.file('wrong-secret.yaml', clientConfigFor(dataDir, 39441));
+  const config = env.file('wrong-secret.yaml', clientConfigFor(dataDir, 29441));
   const wrong = runCli(['-c', config], { env: { TOXTUNNEL_SHARED_SECRET: 'guess-1234' } });
   extraClients.push(wrong);
   await env.server.waitForOutput(new RegExp(`refused a friend request from ${key}: wrong shared secret`), 60_000, 'wrong secret refused');
@@ -309,12 +309,12 @@ test('a base-protocol client (extensions off) still works with our server; half-
 `;
   writeFileSync(join(env.dir, 'rules.yaml'), rules);
   await env.server.waitForOutput(/rules reloaded \(file changed\): 2 rule\(s\)/, 10_000, 'rules reload');
-  const config = env.file('base.yaml', clientConfigFor(dataDir, 39442, [`  shared_secret: "${SECRET}"`]).replace(`remote_port: ${P.digest}`, `remote_port: ${P.echo}`));
+  const config = env.file('base.yaml', clientConfigFor(dataDir, 29442, [`  shared_secret: "${SECRET}"`]).replace(`remote_port: ${P.digest}`, `remote_port: ${P.echo}`));
   const base = runCli(['-c', config], { env: { TOXTUNNEL_EXTENSIONS: '0' } });
   extraClients.push(base);
   await base.waitForOutput(/Friend connection status: Connected/, 90_000, 'base client online');
   const data = testData(1_000_000, 13);
-  const back = await echoRoundTrip(39442, data, 60_000);
+  const back = await echoRoundTrip(29442, data, 60_000);
   assert.is(sha256(back), sha256(data));
   base.signal('SIGTERM');
   assert.is(await base.exited(10_000), 0);

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { type Service, type TunnelEnv, closedWithin, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData, rssMiB } from '../helpers/tunnel-env.ts';
 
 const SECRET = 'trace-level-secret-0xC0FFEE';
-const P = { echo: 39151, source: 39152, fEcho: 39161, fSource: 39162 };
+const P = { echo: 29151, source: 29152, fEcho: 29161, fSource: 29162 };
 const MB = 1_000_000;
 /** The producer has this much to give (far more than any buffer on the way). */
 const SOURCE_CHUNKS = 200;
@@ -41,7 +41,7 @@ test.before(async () => {
       pump();
     });
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39171, bootstrapTcp: 39172, toxFirst: 0 },
+      ports: { bootstrapUdp: 29171, bootstrapTcp: 29172, toxFirst: 0 },
       forwards: [
         { local_port: P.fEcho, remote_host: '127.0.0.1', remote_port: P.echo },
         { local_port: P.fSource, remote_host: '127.0.0.1', remote_port: P.source },
@@ -119,7 +119,7 @@ test('a slow reader: the producer is held back, memory stays bounded on both sid
 test('the target down, then back: connections fail promptly with the reason, then work again', async () => {
   await echoService.close();
   const ms = await closedWithin(P.fEcho, 20_000);
-  await env.client.waitForOutput(/failed: TCP connect failed: 127\.0\.0\.1:39151: ECONNREFUSED/, 5000, 'refused reason');
+  await env.client.waitForOutput(/failed: TCP connect failed: 127\.0\.0\.1:29151: ECONNREFUSED/, 5000, 'refused reason');
   console.log(`target down: the local connection was closed ${ms} ms after connecting`);
   echoService = await startService(P.echo, echo);
   const data = testData(100_000, 5);

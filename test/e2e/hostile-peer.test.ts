@@ -11,7 +11,7 @@ import { encodePacket, MAX_DATA_PAYLOAD } from '../../src/protocol/frame.ts';
 import { ToxNode } from '../../src/tox/tox-node.ts';
 import { type Service, type TunnelEnv, echo, echoRoundTrip, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, rssMiB } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 39601, forward: 39611 };
+const P = { echo: 29601, forward: 29611 };
 let env: TunnelEnv;
 let service: Service;
 let evil: ToxNode;
@@ -23,11 +23,11 @@ test.before(async () => {
   try {
     service = await startService(P.echo, echo);
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39631, bootstrapTcp: 39632, toxFirst: 0 },
+      ports: { bootstrapUdp: 29631, bootstrapTcp: 29632, toxFirst: 0 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
     });
     await serverOnline(env);
-    evil = await ToxNode.create({ udp: true, localDiscovery: false, startPort: 39650, endPort: 39660 });
+    evil = await ToxNode.create({ udp: true, localDiscovery: false, startPort: 29650, endPort: 29660 });
     await evil.bootstrap('127.0.0.1', env.bootstrapd.udpPort, env.bootstrapd.publicKey);
     friend = evil.addFriend(env.serverId, 'let me in');
     evil.on('losslessPacket', (_f, data) => {

@@ -16,8 +16,8 @@ const lib = (await import(join(process.cwd(), 'dist/index.mjs'))) as Lib;
 
 test('start() runs a server and a client; stats, health and list describe them; stop() ends them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'toxtunnel-lib-'));
-  const bootstrapd = await startBootstrapd(39931, 39932);
-  const service = await startService(39901, echo);
+  const bootstrapd = await startBootstrapd(29931, 29932);
+  const service = await startService(29901, echo);
   const instances: Array<{ stop(): Promise<void> }> = [];
   try {
     const network = { TOXTUNNEL_BOOTSTRAP_MODE: 'none' };
@@ -29,7 +29,7 @@ test('start() runs a server and a client; stats, health and list describe them; 
         `data_dir: ${join(dir, mode)}`,
         'control_socket: false',
         'tox:',
-        `  start_port: ${mode === 'server' ? 39940 : 39950}`,
+        `  start_port: ${mode === 'server' ? 29940 : 29950}`,
         '  bootstrap_nodes:',
         ...nodes.map((n) => `    - { address: ${n.address}, port: ${n.port}, public_key: ${n.public_key} }`),
         ...extra,
@@ -42,7 +42,7 @@ test('start() runs a server and a client; stats, health and list describe them; 
     instances.push(server);
     assert.match(server.toxId, /^[0-9A-F]{76}$/);
     const client = await lib.start(
-      lib.resolveConfig({ config: yaml('client', ['client:', `  server_id: ${server.toxId}`, '  forwards:', '    - { local_port: 39911, remote_host: 127.0.0.1, remote_port: 39901 }']) }, network),
+      lib.resolveConfig({ config: yaml('client', ['client:', `  server_id: ${server.toxId}`, '  forwards:', '    - { local_port: 29911, remote_host: 127.0.0.1, remote_port: 29901 }']) }, network),
     );
     instances.push(client);
     assert.not.ok(client.healthCheck().ok, 'not healthy before the server is reachable');
@@ -58,8 +58,8 @@ test('start() runs a server and a client; stats, health and list describe them; 
     const opened: string[] = [];
     client.on('tunnelOpened', (info) => opened.push(info.target));
     const data = testData(300_000, 3);
-    assert.is(sha256(await echoRoundTrip(39911, data, 30_000)), sha256(data));
-    assert.equal(opened, ['127.0.0.1:39901']);
+    assert.is(sha256(await echoRoundTrip(29911, data, 30_000)), sha256(data));
+    assert.equal(opened, ['127.0.0.1:29901']);
     const health = client.healthCheck();
     assert.ok(health.ok, health.problems.join('; '));
     const stats = client.stats();

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Service, type TunnelEnv, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData, openFds } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 39351, forward: 39361 };
+const P = { echo: 29351, forward: 29361 };
 let env: TunnelEnv;
 let service: Service;
 
@@ -14,7 +14,7 @@ test.before(async () => {
   try {
     service = await startService(P.echo, echo);
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39371, bootstrapTcp: 39372, toxFirst: 0 },
+      ports: { bootstrapUdp: 29371, bootstrapTcp: 29372, toxFirst: 0 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
     });
     await serverOnline(env).catch(() => undefined);

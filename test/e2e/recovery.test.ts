@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Service, type TunnelEnv, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 39501, forward: 39511 };
+const P = { echo: 29501, forward: 29511 };
 let env: TunnelEnv;
 let service: Service;
 const targetSockets = new Set<net.Socket>();
@@ -22,7 +22,7 @@ test.before(async () => {
       socket.pipe(socket);
     });
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39531, bootstrapTcp: 39532, toxFirst: 0 },
+      ports: { bootstrapUdp: 29531, bootstrapTcp: 29532, toxFirst: 0 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
     });
     await serverOnline(env);

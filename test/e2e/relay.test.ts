@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { type Service, type TunnelEnv, echo, echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
 
 const MB = 1_000_000;
-const P = { echo: 39251, forward: 39261 };
+const P = { echo: 29251, forward: 29261 };
 let env: TunnelEnv;
 let service: Service;
 
@@ -15,7 +15,7 @@ test.before(async () => {
   try {
     service = await startService(P.echo, echo);
     env = await startTunnelEnv({
-      ports: { bootstrapUdp: 39271, bootstrapTcp: 39272, toxFirst: 0 },
+      ports: { bootstrapUdp: 29271, bootstrapTcp: 29272, toxFirst: 0 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
       clientUdp: false,
     });

@@ -23,7 +23,7 @@ import {
   testData,
 } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 39201, other: 39202, fAllowed: 39211, fDeniedHost: 39212, fDeniedPort: 39213 };
+const P = { echo: 29201, other: 29202, fAllowed: 29211, fDeniedHost: 29212, fDeniedPort: 29213 };
 let env: TunnelEnv;
 let services: Service[] = [];
 const pipeData = mkdtempSync(join(tmpdir(), 'toxtunnel-pipe-'));
@@ -44,7 +44,7 @@ async function setUp() {
   services = [await startService(P.echo, echo), await startService(P.other, echo)];
   const pipeKey = keyOf(pipeData);
   env = await startTunnelEnv({
-    ports: { bootstrapUdp: 39301, bootstrapTcp: 39302, toxFirst: 39310 },
+    ports: { bootstrapUdp: 29301, bootstrapTcp: 29302, toxFirst: 29310 },
     forwards: [
       { local_port: P.fAllowed, remote_host: '127.0.0.1', remote_port: P.echo },
       { local_port: P.fDeniedHost, remote_host: 'localhost', remote_port: P.echo },
@@ -75,7 +75,7 @@ test.after(async () => {
 test('an allowed target (matched by the wildcard 127.0.0.*, listed port) carries data', async () => {
   const data = testData(300_000, 1);
   assert.is(sha256(await echoRoundTrip(P.fAllowed, data, 60_000)), sha256(data));
-  assert.match(env.server.output, /tunnel \d+ open: friend \d+ -> 127\.0\.0\.1:39201/);
+  assert.match(env.server.output, /tunnel \d+ open: friend \d+ -> 127\.0\.0\.1:29201/);
 });
 
 test('a denied host (deny beats allow) and an unlisted port are refused with "Access denied"', async () => {
@@ -84,11 +84,11 @@ test('a denied host (deny beats allow) and an unlisted port are refused with "Ac
   assert.ok((await closedWithin(P.fDeniedPort, 15_000)) < 10_000);
   await env.client.waitForOutput(/failed: Access denied[^]*failed: Access denied/, 5000, 'two Access denied errors');
   assert.is(services[1]!.connections, before, 'the server never connected to the denied target');
-  assert.match(env.server.output, /denied localhost:39201: denied by the rule/);
-  assert.match(env.server.output, /denied 127\.0\.0\.1:39202: no allow entry/);
+  assert.match(env.server.output, /denied localhost:29201: denied by the rule/);
+  assert.match(env.server.output, /denied 127\.0\.0\.1:29202: no allow entry/);
 });
 
-let nextPipePort = 39400;
+let nextPipePort = 29400;
 function clientYaml(dataDir: string): string {
   // Each pipe client gets UDP ports of its own: a new identity on the port a node just left
   // is not found until the peers forget the old one.

@@ -23,10 +23,10 @@ async function smoke(runtimes: [Runtime, Runtime], firstPort: number) {
 
 test('befriend and exchange 1 MB each way on Node, Bun and Deno (and Bun <-> Deno)', async () => {
   const results = await Promise.allSettled([
-    smoke(['node', 'node'], 36501),
-    smoke(['bun', 'bun'], 36531),
-    smoke(['deno', 'deno'], 36561),
-    smoke(['bun', 'deno'], 36591),
+    smoke(['node', 'node'], 26501),
+    smoke(['bun', 'bun'], 26531),
+    smoke(['deno', 'deno'], 26561),
+    smoke(['bun', 'deno'], 26591),
   ]);
   const names = ['node', 'bun', 'deno', 'bun<->deno'];
   results.forEach((result, i) => {

@@ -22,14 +22,14 @@ async function codeOf(run: () => unknown): Promise<string> {
 
 test('a node restarted from its savedata has the same Tox ID, keys and friends', async () => {
   const friendKey = makeToxId(new Uint8Array(32).fill(7), 1).publicKeyHex;
-  const first = await ToxNode.create({ startPort: 36001, endPort: 36100 });
+  const first = await ToxNode.create({ startPort: 26001, endPort: 26100 });
   const friend = first.addFriendNoRequest(friendKey);
   first.friendByPublicKey(friendKey);
   const saved = first.savedata();
   const identity = { address: first.address.text, publicKey: first.publicKey };
   first.close();
 
-  using second = await ToxNode.create({ startPort: 36001, endPort: 36100, savedata: saved });
+  using second = await ToxNode.create({ startPort: 26001, endPort: 26100, savedata: saved });
   assert.is(second.address.text, identity.address);
   assert.is(second.publicKey, identity.publicKey);
   assert.equal(second.friends(), [friend]);
@@ -38,7 +38,7 @@ test('a node restarted from its savedata has the same Tox ID, keys and friends',
 });
 
 test('invalid Tox IDs give TOX_ID_INVALID with the reason, and add nothing', async () => {
-  using node = await ToxNode.create({ startPort: 36001, endPort: 36100 });
+  using node = await ToxNode.create({ startPort: 26001, endPort: 26100 });
   const good = makeToxId(new Uint8Array(32).fill(9), 42).text;
   assert.is(await codeOf(() => node.addFriend(good.slice(2), 'hi')), 'TOX_ID_INVALID');
   assert.is(await codeOf(() => node.addFriend('Z' + good.slice(1), 'hi')), 'TOX_ID_INVALID');
@@ -54,25 +54,25 @@ test('invalid Tox IDs give TOX_ID_INVALID with the reason, and add nothing', asy
 });
 
 test('corrupt savedata is refused with TOX_SAVEDATA_CORRUPT, not a new identity', async () => {
-  const node = await ToxNode.create({ startPort: 36001, endPort: 36100 });
+  const node = await ToxNode.create({ startPort: 26001, endPort: 26100 });
   const saved = node.savedata();
   node.close();
   const corrupt = saved.slice();
   corrupt.fill(0xff, 0, 8); // breaks the state format's magic cookie
-  assert.is(await codeOf(() => ToxNode.create({ startPort: 36001, endPort: 36100, savedata: corrupt })), 'TOX_SAVEDATA_CORRUPT');
+  assert.is(await codeOf(() => ToxNode.create({ startPort: 26001, endPort: 26100, savedata: corrupt })), 'TOX_SAVEDATA_CORRUPT');
   assert.is(await codeOf(() => ToxNode.create({ savedata: new Uint8Array([1, 2, 3]) })), 'TOX_SAVEDATA_CORRUPT');
 });
 
 test('a taken port gives TOX_PORT_IN_USE / TOX_TCP_PORT_IN_USE; bad options give TOX_BAD_OPTION', async () => {
   const blocker = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-  await new Promise<void>((resolve) => blocker.bind(36201, '::', resolve));
+  await new Promise<void>((resolve) => blocker.bind(26201, '::', resolve));
   try {
-    assert.is(await codeOf(() => ToxNode.create({ startPort: 36201, endPort: 36201 })), 'TOX_PORT_IN_USE');
-    using a = await ToxNode.create({ startPort: 36201, endPort: 36210 });
-    assert.is(a.udpPort, 36202, 'walks past the taken port like toxcore');
-    using b = await ToxNode.create({ startPort: 36211, endPort: 36220, tcpPort: 36221 });
-    assert.is(b.tcpPort, 36221);
-    assert.is(await codeOf(() => ToxNode.create({ startPort: 36211, endPort: 36220, tcpPort: 36221 })), 'TOX_TCP_PORT_IN_USE');
+    assert.is(await codeOf(() => ToxNode.create({ startPort: 26201, endPort: 26201 })), 'TOX_PORT_IN_USE');
+    using a = await ToxNode.create({ startPort: 26201, endPort: 26210 });
+    assert.is(a.udpPort, 26202, 'walks past the taken port like toxcore');
+    using b = await ToxNode.create({ startPort: 26211, endPort: 26220, tcpPort: 26221 });
+    assert.is(b.tcpPort, 26221);
+    assert.is(await codeOf(() => ToxNode.create({ startPort: 26211, endPort: 26220, tcpPort: 26221 })), 'TOX_TCP_PORT_IN_USE');
   } finally {
     blocker.close();
   }
@@ -83,12 +83,12 @@ test('a taken port gives TOX_PORT_IN_USE / TOX_TCP_PORT_IN_USE; bad options give
 
 test('failed and closed nodes leak neither sockets nor wasm memory; a closed node says so', async () => {
   const toxcore = await loadToxcore();
-  const warm = await ToxNode.create({ startPort: 36301, endPort: 36400, tcpPort: 36401 });
+  const warm = await ToxNode.create({ startPort: 26301, endPort: 26400, tcpPort: 26401 });
   warm.close();
   const heapBefore = toxcore.exports.memory.buffer.byteLength;
   for (let i = 0; i < 30; i++) {
     await codeOf(() => ToxNode.create({ savedata: new Uint8Array(64).fill(i) }));
-    const node = await ToxNode.create({ startPort: 36301, endPort: 36400, tcpPort: 36401 });
+    const node = await ToxNode.create({ startPort: 26301, endPort: 26400, tcpPort: 26401 });
     node.addFriendNoRequest(makeToxId(new Uint8Array(32).fill(i + 1), 0).publicKeyHex);
     node.close();
   }

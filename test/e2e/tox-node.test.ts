@@ -10,7 +10,7 @@ import { Peer } from '../helpers/peer.ts';
 const MB = 1024 * 1024;
 
 test('two nodes over UDP move 10 MB of lossless packets each way, sha256 equal', async () => {
-  const pair = await befriendedPair({ startPort: 35001, endPort: 35100 }, { startPort: 35001, endPort: 35100 });
+  const pair = await befriendedPair({ startPort: 25001, endPort: 25100 }, { startPort: 25001, endPort: 25100 });
   try {
     const r = await exchange(pair, 10 * MB, 120_000);
     assert.is(r.receivedB.bytes, 10 * MB);
@@ -28,12 +28,12 @@ test('two nodes over UDP move 10 MB of lossless packets each way, sha256 equal',
 
 test('with UDP off on one side, the pair connects through the other side\'s TCP relay port and moves 10 MB each way', async () => {
   // toxcore needs onion paths: the relay side gets a second UDP node to make a small DHT.
-  const relay = Peer.start({ startPort: 35101, endPort: 35200, tcpPort: 35201 });
-  const dhtHelper = Peer.start({ startPort: 35101, endPort: 35200 });
+  const relay = Peer.start({ startPort: 25101, endPort: 25200, tcpPort: 25201 });
+  const dhtHelper = Peer.start({ startPort: 25101, endPort: 25200 });
   const tcpOnly = Peer.start({ udp: false });
   try {
     const [ra, rc, rb] = await Promise.all([relay.ready(), dhtHelper.ready(), tcpOnly.ready()]);
-    assert.is(ra.tcpPort, 35201);
+    assert.is(ra.tcpPort, 25201);
     assert.is(rb.udpPort, null, 'the UDP-less node has no UDP port');
     relay.send({ cmd: 'acceptAll' });
     relay.send({ cmd: 'bootstrap', host: '127.0.0.1', port: rc.udpPort, key: rc.dhtId });
@@ -59,9 +59,9 @@ test('with UDP off on one side, the pair connects through the other side\'s TCP 
 });
 
 test('both nodes find each other through a native tox-bootstrapd only (interoperability with C toxcore)', async () => {
-  const daemon = await startBootstrapd(35301, 35302);
-  const a = Peer.start({ startPort: 35311, endPort: 35400 });
-  const b = Peer.start({ startPort: 35311, endPort: 35400 });
+  const daemon = await startBootstrapd(25301, 25302);
+  const a = Peer.start({ startPort: 25311, endPort: 25400 });
+  const b = Peer.start({ startPort: 25311, endPort: 25400 });
   try {
     const [ra, rb] = await Promise.all([a.ready(), b.ready()]);
     for (const peer of [a, b]) peer.send({ cmd: 'bootstrap', host: '127.0.0.1', port: daemon.udpPort, key: daemon.publicKey });

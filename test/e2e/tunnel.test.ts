@@ -19,7 +19,7 @@ import {
 } from '../helpers/tunnel-env.ts';
 
 const MB = 1024 * 1024;
-const P = { echo: 39001, refused: 39002, forwardEcho: 39011, forwardRefused: 39012, forwardNoDns: 39013, forwardEcho2: 39014 };
+const P = { echo: 29001, refused: 29002, forwardEcho: 29011, forwardRefused: 29012, forwardNoDns: 29013, forwardEcho2: 29014 };
 
 let env: TunnelEnv;
 let echoService: Service;
@@ -37,7 +37,7 @@ test.before(async () => {
 async function setUp() {
   echoService = await startService(P.echo, echo);
   env = await startTunnelEnv({
-    ports: { bootstrapUdp: 39101, bootstrapTcp: 39102, toxFirst: 39110 },
+    ports: { bootstrapUdp: 29101, bootstrapTcp: 29102, toxFirst: 29110 },
     forwards: [
       { local_port: P.forwardEcho, remote_host: '127.0.0.1', remote_port: P.echo },
       { local_port: P.forwardRefused, remote_host: '127.0.0.1', remote_port: P.refused },
@@ -96,7 +96,7 @@ test('1000 sequential connections on one forward all work', async () => {
 test('a refused target closes the local socket promptly and the client logs the server\'s error', async () => {
   const ms = await closedWithin(P.forwardRefused, 15_000);
   assert.ok(ms < 10_000, `closed after ${ms} ms`);
-  await env.client.waitForOutput(/TCP connect failed: 127\.0\.0\.1:39002: ECONNREFUSED/, 5000, 'connect error text at the client');
+  await env.client.waitForOutput(/TCP connect failed: 127\.0\.0\.1:29002: ECONNREFUSED/, 5000, 'connect error text at the client');
 });
 
 test('an unresolvable target closes the local socket and the client logs the DNS error', async () => {
