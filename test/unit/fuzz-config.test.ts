@@ -527,7 +527,8 @@ test('config: config-shaped documents with fuzzy values load, resolve or throw a
     }),
     params(),
   );
-  assert.ok(resolved > RUNS / 100, `only ${resolved} of ${RUNS} config-shaped documents resolved`);
+  // A sanity check of the generator (some documents must be valid), not of the loader.
+  assert.ok(resolved > RUNS / 400, `only ${resolved} of ${RUNS} config-shaped documents resolved`);
 });
 
 test('config: mutations of valid config files either resolve or throw a ToxtunnelError', () => {
