@@ -48,6 +48,17 @@ let services: Service[] = [];
 let inUse: net.Server;
 const extraClients: CliProcess[] = [];
 
+/** The rule of the environment's client (rules.yaml lines, under "rules:"). */
+const mainClientRule = (key: string) => `  - friend: ${key}
+    allow:
+      - host: 127.0.0.1
+        ports: [${P.echo}, ${P.digest}, ${P.closed}]
+      - host: localhost
+        ports: [${P.http}]
+    listen:
+      - ports: [${P.r1}, ${P.r2}, ${P.rInUse}]
+`;
+
 const digestService = (socket: net.Socket) => {
   // (Not `for await`: the async iterator destroys the socket at EOF, so no answer could follow.)
   const hash = createHash('sha256');
@@ -75,16 +86,7 @@ test.before(async () => {
         { local_port: P.fEcho, remote_host: '127.0.0.1', remote_port: P.echo },
         { local_port: P.fDigest, remote_host: '127.0.0.1', remote_port: P.digest },
       ],
-      rules: (key) => `rules:
-  - friend: ${key}
-    allow:
-      - host: 127.0.0.1
-        ports: [${P.echo}, ${P.digest}, ${P.closed}]
-      - host: localhost
-        ports: [${P.http}]
-    listen:
-      - ports: [${P.r1}, ${P.r2}, ${P.rInUse}]
-`,
+      rules: (key) => `rules:\n${mainClientRule(key)}`,
       serverYaml: [`  shared_secret: "${SECRET}"`],
       clientYaml: [
         `  shared_secret: "${SECRET}"`,
@@ -294,15 +296,7 @@ test('a base-protocol client (extensions off) still works with our server; half-
   const key = /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', dataDir]).stdout)![0].slice(0, 64);
   // The rules must know it (a friend without a rule is not accepted): add a rule, reload.
   const rules = `rules:
-  - friend: ${env.clientPublicKey}
-    allow:
-      - host: 127.0.0.1
-        ports: [${P.echo}, ${P.digest}, ${P.closed}]
-      - host: localhost
-        ports: [${P.http}]
-    listen:
-      - ports: [${P.r1}, ${P.r2}, ${P.rInUse}]
-  - friend: ${key}
+${mainClientRule(env.clientPublicKey)}  - friend: ${key}
     allow:
       - host: 127.0.0.1
         ports: [${P.echo}, ${P.digest}]
