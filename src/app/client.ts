@@ -66,7 +66,12 @@ export interface ClientOptions extends NetworkOptions {
   openTimeoutMs?: number;
   /** Keepalive timings (tests shorten them). */
   keepalive?: { pingAfterMs?: number; deadAfterMs?: number };
+  /** The server's protocol: detected (default), or only ours, or only tuntox's (docs/tuntox.md). */
+  protocol?: ClientProtocol;
 }
+
+export const CLIENT_PROTOCOLS = ['auto', 'toxtunnel', 'tuntox'] as const;
+export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 export type ListenerState = 'connecting' | 'active' | 'reconnecting' | 'failed' | 'closed';
 
@@ -104,6 +109,20 @@ export interface ClientEvents {
 
 const DEFAULT_REQUEST_MESSAGE = 'toxtunnel';
 
+/**
+ * The friend request's message. A tuntox server compares the secret as a C string that must
+ * end in 0x00 (TUNTOX.md §5), so unless the protocol is ours only, the secret goes with a NUL
+ * (our server ignores one trailing NUL).
+ */
+function requestMessage(options: ClientOptions): string | Uint8Array {
+  if (options.sharedSecret === undefined) return DEFAULT_REQUEST_MESSAGE;
+  if (options.protocol === 'toxtunnel') return options.sharedSecret;
+  const secret = new TextEncoder().encode(options.sharedSecret);
+  const message = new Uint8Array(secret.length + 1);
+  message.set(secret);
+  return message;
+}
+
 export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   readonly localListeners: ListenerHandle[] = [];
   readonly reverse: ReverseHandle[];
@@ -126,7 +145,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     this.reverse = (options.reverse ?? []).map((spec, i) => ({ spec, requestId: i + 1, state: 'waiting' }));
     const serverId = parseToxId(options.serverId);
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
-    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE);
+    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, requestMessage(options));
     if (existing === undefined) {
       runtime.save();
       log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…${options.sharedSecret !== undefined ? ' (with the shared secret)' : ''}`);
@@ -153,6 +172,9 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       hello: (session) => client?.onHello(session),
       reverseResult: (_session, result) => client?.onReverseResult(result),
       reverseOpen: (session, open) => client?.onReverseOpen(session, open),
+      ...(options.protocol === 'toxtunnel' ? {} : { tuntox: { role: 'client' as const, mode: options.protocol ?? 'auto' } }),
+      protocolChosen: (_session, protocol) => client?.onProtocol(protocol),
+      peerWarning: (_session, message) => log.warn(`the server: ${message}`),
     });
     try {
       client = new ToxtunnelClient(runtime, options, log);
@@ -321,6 +343,14 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     });
   }
 
+  private onProtocol(protocol: 'toxtunnel' | 'tuntox'): void {
+    if (protocol === 'tuntox') {
+      this.log.info('the server speaks tuntox: tunnels use its protocol (no half-close, keepalive or reverse tunnels)');
+      if (this.reverse.length > 0) this.log.error(`a tuntox server cannot listen for us: ${this.reverse.length} reverse forward(s) unused`);
+    } else this.log.debug('the server speaks toxtunnel');
+    this.checkReady();
+  }
+
   // --- reverse tunnels (extension) ---
 
   /** The server's HELLO: ask it to listen for our reverse specs, if it can. */
@@ -403,6 +433,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
         keepalive: session.liveness.state,
         state: serverState,
         extensions: session.peerCapabilities,
+        protocol: session.protocol,
       },
       listeners: this.localListeners.map((l) => ({ kind: l.kind, listen: l.description, state: this.stopped ? 'closed' : serverState })),
       reverse: this.reverse.map((h) => ({ remote: `${h.spec.remoteBind || '(server default)'}:${h.remotePort ?? h.spec.remotePort}`, local: `${h.spec.localHost}:${h.spec.localPort}`, state: h.state, message: h.message })),

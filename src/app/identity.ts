@@ -15,9 +15,15 @@ export function saveFilePath(dataDir: string): string {
   return join(dataDir, SAVE_FILE_NAME);
 }
 
+/** tuntox's name for the same plain save data (its -C directory): read when ours is absent. */
+export const TUNTOX_SAVE_FILE_NAME = 'tox_save';
+
 /** The save data, or undefined if there is none yet. */
 export function loadSavedata(dataDir: string): Uint8Array | undefined {
-  const path = saveFilePath(dataDir);
+  return readSave(saveFilePath(dataDir)) ?? readSave(join(dataDir, TUNTOX_SAVE_FILE_NAME));
+}
+
+function readSave(path: string): Uint8Array | undefined {
   try {
     const bytes = readFileSync(path);
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

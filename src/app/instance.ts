@@ -11,7 +11,7 @@
  *   await tunnel.stop();
  */
 import type { ResolvedConfig } from '../config/config.ts';
-import { loadRules } from '../config/rules.ts';
+import { loadAnyRules } from '../tuntox/rules-file.ts';
 import { PUBLIC_BOOTSTRAP_NODES } from './public-nodes.ts';
 import { type ClientEvents, ToxtunnelClient } from './client.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -61,8 +61,12 @@ export async function start(config: ResolvedConfig, log: Logger = silentLogger):
 }
 
 async function startServer(config: ResolvedConfig, log: Logger): Promise<Instance> {
-  const policy = config.rulesFile ? loadRules(config.rulesFile) : undefined;
-  if (policy) log.info(`rules: ${policy.rules.length} rule(s) from ${config.rulesFile}`);
+  const policy = config.rulesFile ? loadAnyRules(config.rulesFile) : undefined;
+  if (policy) log.info(`rules: ${policy.rules.length} rule(s) from ${config.rulesFile}${'format' in policy ? ' (tuntox format)' : ''}`);
+  if (policy && 'format' in policy) {
+    for (const warning of policy.warnings) log.warn(warning);
+    if (config.sharedSecret === undefined && !config.whitelist) log.warn('tuntox rules apply to every friend: with no shared secret (-s) or whitelist (-i), anyone who knows this Tox ID may reach those targets');
+  }
   const server = await ToxtunnelServer.start(
     {
       ...networkOptions(config),
@@ -73,7 +77,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     log,
   );
-  const watcher = config.rulesFile ? new RulesWatcher(config.rulesFile, loadRules, (rules) => server.setPolicy(rules), log) : undefined;
+  const watcher = config.rulesFile ? new RulesWatcher(config.rulesFile, loadAnyRules, (rules) => server.setPolicy(rules), log) : undefined;
   watcher?.start();
   return {
     mode: 'server',
@@ -110,6 +114,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      protocol: config.protocol,
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
     log,

@@ -7,7 +7,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { RuleSet } from '../config/rules.ts';
+import type { AccessPolicy } from './server.ts';
 import type { Logger } from './logger.ts';
 
 /** Changes closer together than this are one reload (editors write in several steps). */
@@ -20,8 +20,8 @@ export class RulesWatcher {
 
   constructor(
     private readonly file: string,
-    private readonly load: (file: string) => RuleSet,
-    private readonly apply: (rules: RuleSet) => void,
+    private readonly load: (file: string) => AccessPolicy & { readonly rules: readonly unknown[] },
+    private readonly apply: (rules: AccessPolicy) => void,
     private readonly log: Logger,
   ) {}
 
@@ -50,7 +50,7 @@ export class RulesWatcher {
   }
 
   reload(why: string): void {
-    let rules: RuleSet;
+    let rules: AccessPolicy & { readonly rules: readonly unknown[] };
     try {
       rules = this.load(this.file);
     } catch (error) {

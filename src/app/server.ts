@@ -40,12 +40,18 @@ export interface ServerOptions extends NetworkOptions {
   maxTunnelsPerFriend?: number;
   /** Time to connect to a target before answering "TCP connect failed". */
   connectTimeoutMs?: number;
+  /** Accept tuntox clients too (protocol chosen per friend, docs/tuntox.md); default true. */
+  tuntox?: boolean;
 }
 
-/** Fixed-length digests, so the comparison takes the same time whatever the lengths. */
+/**
+ * Fixed-length digests, so the comparison takes the same time whatever the lengths. One
+ * trailing NUL is ignored: tuntox clients send the secret followed by 0x00 (TUNTOX.md §5).
+ */
 function secretMatches(given: Uint8Array, expected: string): boolean {
   const digest = (b: Uint8Array | string) => createHash('sha256').update(b).digest();
-  return timingSafeEqual(digest(given), digest(expected));
+  const message = given.length > 0 && given[given.length - 1] === 0 ? given.subarray(0, -1) : given;
+  return timingSafeEqual(digest(message), digest(expected));
 }
 
 export class ToxtunnelServer {
@@ -103,6 +109,9 @@ export class ToxtunnelServer {
       sessionOffline: (session) => server?.reverse.closeFriend(session.friendNumber),
       reverseListen: (session, request) => void server?.reverse.listen(session, request),
       reverseCancel: (session, requestId) => server?.reverse.cancel(session.friendNumber, requestId),
+      ...(options.tuntox === false ? {} : { tuntox: { role: 'server' as const } }),
+      protocolChosen: (session, protocol) => log.info(`friend ${session.friendNumber} speaks ${protocol === 'tuntox' ? 'tuntox (its protocol V2; our extensions and keepalive are off for it)' : 'toxtunnel'}`),
+      peerWarning: (session, message) => log.warn(`friend ${session.friendNumber}: ${message}`),
     });
     server = new ToxtunnelServer(runtime, options, log);
     server.enforcePolicy('at start');
@@ -248,6 +257,7 @@ export class ToxtunnelServer {
           friend,
           publicKey: node.friendPublicKey(friend),
           connection: node.friendConnectionStatus(friend),
+          protocol: session?.protocol ?? 'unknown',
           keepalive: session?.liveness.state ?? 'stopped',
           tunnels: session?.activeCount ?? 0,
         };

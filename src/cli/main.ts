@@ -18,6 +18,7 @@ import { controlDataDir, runControlCommand } from './control-commands.ts';
 import { printId } from './print-id.ts';
 import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
+import { TUNTOX_ALIASES, TUNTOX_HELP, tuntoxFlags } from '../tuntox/cli-aliases.ts';
 
 declare const __TOXTUNNEL_VERSION__: string | undefined;
 export const VERSION = typeof __TOXTUNNEL_VERSION__ === 'string' ? __TOXTUNNEL_VERSION__ : 'dev';
@@ -56,7 +57,10 @@ cli
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
+  .option('--protocol <protocol>', 'client: the server\'s protocol: auto (detect), toxtunnel or tuntox', text)
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
+
+for (const alias of TUNTOX_ALIASES) cli.option(alias.flag, `tuntox: ${alias.meaning}`, text);
 
 /**
  * The raw text of every value of a flag, read from argv itself: cac's parser turns an
@@ -78,18 +82,26 @@ function rawValues(argv: string[], names: string[]): string[] {
 /** Flags as text; for single-valued flags the last one wins, as in ssh. */
 function normalize(argv: string[]): RunFlags {
   const last = (...names: string[]) => rawValues(argv, names).at(-1);
+  const tuntox = tuntoxFlags(
+    (names) => rawValues(argv, names),
+    (names) => argv.some((arg) => names.some((name) => arg === name || arg.startsWith(`${name}=`))),
+  );
   return {
     mode: last('-m', '--mode'),
+    impliedMode: tuntox.impliedMode,
     config: last('-c', '--config'),
-    dataDir: last('-d', '--data-dir'),
+    dataDir: last('-d', '--data-dir') ?? tuntox.dataDir,
     logLevel: last('-l', '--log-level'),
     port: last('-p', '--port'),
     serverId: last('--server-id'),
     local: rawValues(argv, ['-L', '--local']),
     remote: rawValues(argv, ['-R', '--remote']),
     dynamic: rawValues(argv, ['-D', '--dynamic']),
-    pipe: last('--pipe'),
+    pipe: last('--pipe') ?? tuntox.pipe,
     secret: last('-s', '--secret'),
+    protocol: last('--protocol'),
+    rulesFile: tuntox.rulesFile,
+    tuntoxIds: tuntox.tuntoxIds,
   };
 }
 
@@ -176,7 +188,11 @@ cli.command('[...args]', 'run the server or the client').action((args: string[],
   return run({ ...normalize(process.argv.slice(2)), service: options.service === true }).catch(fail);
 });
 
-cli.help();
+// tuntox's aliases are listed once, in their own section at the end.
+cli.help((sections) => [
+  ...sections.map((section) => (section.title === 'Options' ? { ...section, body: section.body.split('\n').filter((line) => !line.includes(' tuntox: ')).join('\n') } : section)),
+  { body: TUNTOX_HELP },
+]);
 cli.version(VERSION, '-v, --version');
 
 try {

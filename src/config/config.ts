@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
+import { CLIENT_PROTOCOLS, type ClientProtocol, type Forward, type ReverseForward, type SocksListener } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { parseToxId } from '../tox/tox-id.ts';
@@ -85,6 +85,7 @@ export const CONFIG_SPEC: Spec = {
           },
         },
         pipe: { type: 'string' },
+        protocol: { type: 'enum', values: CLIENT_PROTOCOLS }, // ours: auto (detect), toxtunnel, tuntox (docs/tuntox.md)
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
         reverse: {
@@ -129,6 +130,7 @@ export interface ConfigFile {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
+    protocol?: ClientProtocol;
     shared_secret?: string;
     connect_timeout?: number;
     reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
@@ -196,6 +198,14 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  /** --protocol: auto, toxtunnel or tuntox (client). */
+  protocol?: string;
+  /** tuntox's -f: a rules file (either format). */
+  rulesFile?: string;
+  /** tuntox's -i: the server's Tox ID (client, the last one) or whitelist entries (server). */
+  tuntoxIds?: string[];
+  /** The mode tuntox's flags imply (none of -L/-W/-D: server), used when nothing else sets one. */
+  impliedMode?: 'server' | 'client';
 }
 
 export interface ResolvedConfig {
@@ -217,6 +227,8 @@ export interface ResolvedConfig {
   reverse: ReverseForward[];
   socks: SocksListener[];
   pipe: HostPort | undefined;
+  /** The server's protocol (client): detected, ours only, or tuntox only. */
+  protocol: ClientProtocol;
   /** Shared secret (server: required in friend requests; client: sent in ours). Never logged. */
   sharedSecret: string | undefined;
   whitelist: string[] | undefined;
@@ -255,7 +267,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   const fromFile = (path: string | undefined) =>
     path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
 
-  const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
+  const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode ?? flags.impliedMode;
   if (!modeText) {
     throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
   }
@@ -277,10 +289,12 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
   }));
 
-  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
+  // tuntox's -i: the server to reach (client; the last -i wins) or a whitelist entry (server).
+  const tuntoxServerId = mode === 'client' ? flags.tuntoxIds?.at(-1) : undefined;
+  const serverIdText = flags.serverId ?? tuntoxServerId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
-    const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
+    const source = flags.serverId ? '--server-id' : tuntoxServerId ? '-i' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
     try {
       serverId = parseToxId(serverIdText).text;
     } catch (error) {
@@ -322,12 +336,15 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
     }
   }
-  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
+  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? env.TUNTOX_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
   if (sharedSecret !== undefined && (sharedSecret.length === 0 || Buffer.byteLength(sharedSecret) > 1016)) {
     // TOX_MAX_FRIEND_REQUEST_LENGTH is 1016 bytes; the secret travels as the request message.
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
   }
   const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
+  const whitelist = [...(file.server?.whitelist ?? []), ...(mode === 'server' ? (flags.tuntoxIds ?? []).map(whitelistKey) : [])];
+  const protocolText = flags.protocol ?? env.TOXTUNNEL_PROTOCOL ?? file.client?.protocol ?? 'auto';
+  const protocol = oneOf(protocolText, CLIENT_PROTOCOLS, 'protocol', flags.protocol ? '--protocol' : env.TOXTUNNEL_PROTOCOL ? 'TOXTUNNEL_PROTOCOL' : `${configFile}: client.protocol`);
   return {
     mode,
     dataDir: flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir()),
@@ -339,14 +356,15 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
-    rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
+    rulesFile: flags.rulesFile ? resolvePath(flags.rulesFile) : env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
     reverse,
     socks,
     pipe,
+    protocol,
     sharedSecret,
-    whitelist: file.server?.whitelist?.map((k) => k.trim().toUpperCase()),
+    whitelist: whitelist.length > 0 || file.server?.whitelist ? whitelist.map((k) => k.trim().toUpperCase()) : undefined,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
     controlSocket: file.control_socket ?? true,
     connectTimeoutMs:
@@ -358,3 +376,10 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   };
 }
 
+
+/** A whitelist entry from tuntox's -i: a Tox ID (its first 64 hex digits are the key) or a key. */
+function whitelistKey(text: string): string {
+  const value = text.trim();
+  if (/^[0-9a-fA-F]{76}$/.test(value) || /^[0-9a-fA-F]{64}$/.test(value)) return value.slice(0, 64);
+  throw new ToxtunnelError('CLI_INVALID', `-i ${JSON.stringify(value)}: expected a Tox ID (76 hex characters) or a public key (64), got ${value.length} characters`);
+}

@@ -53,10 +53,17 @@ export class FriendLink {
     private readonly node: ToxNode,
     readonly friendNumber: number,
     private readonly undeliverable: (reason: string) => void,
+    /** Rewrites each packet before it is sent (tuntox peers: src/tuntox/translator.ts). */
+    private readonly transform?: (packet: Uint8Array) => Uint8Array[],
   ) {}
 
   /** Sends now, or queues behind earlier packets. */
   send(packet: Uint8Array): void {
+    if (this.transform) for (const each of this.transform(packet)) this.sendOne(each);
+    else this.sendOne(packet);
+  }
+
+  private sendOne(packet: Uint8Array): void {
     if (this.isIdle() && this.trySend(packet, packet.length <= SMALL_PACKET_BYTES)) return;
     if (this.queuedBytes + packet.length > MAX_QUEUED_BYTES) {
       this.undeliverable(`the friend takes none of our packets (${MAX_QUEUED_BYTES >> 20} MiB queued)`);
@@ -81,8 +88,10 @@ export class FriendLink {
 
   /** Sends now, or ahead of queued data (for frames whose order against data does not matter). */
   sendUrgent(packet: Uint8Array): void {
-    if (this.urgent.length === 0 && this.trySend(packet, true)) return;
-    this.urgent.push(packet);
+    for (const each of this.transform ? this.transform(packet) : [packet]) {
+      if (this.urgent.length === 0 && this.trySend(each, true)) continue;
+      this.urgent.push(each);
+    }
   }
 
   private isIdle(): boolean {

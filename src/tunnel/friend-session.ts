@@ -11,6 +11,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { Capability, type Frame, decodePacket, encodePacket, ErrorCode, HELLO_VERSION } from '../protocol/frame.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
+import { isTuntoxPacket } from '../tuntox/frame.ts';
+import { TUNTOX_RECEIVE_LIMIT_BYTES, TuntoxTranslator } from '../tuntox/translator.ts';
 import { FriendLink } from './friend-link.ts';
 import { type LivenessOptions, PeerLiveness } from './liveness.ts';
 import { Tunnel } from './tunnel.ts';
@@ -23,6 +25,9 @@ export interface OpenRequest {
   host: string;
   port: number;
 }
+
+/** The protocol a friend speaks; 'unknown' until its first frame (docs/tuntox.md). */
+export type PeerProtocol = 'unknown' | 'toxtunnel' | 'tuntox';
 
 type FrameOf<K extends Frame['kind']> = Extract<Frame, { kind: K }>;
 
@@ -50,6 +55,15 @@ export interface SessionHandlers {
   tunnelClosed(session: FriendSession, tunnel: Tunnel, error: string | undefined): void;
   /** A frame was dropped or rejected (for stats and debug logs). */
   badFrame?(session: FriendSession, reason: string): void;
+  /**
+   * tuntox peers (src/tuntox/): a server accepts them next to ours; a client detects the
+   * protocol ('auto') or speaks tuntox only. Absent: our protocol only.
+   */
+  tuntox?: { role: 'server' } | { role: 'client'; mode: 'auto' | 'tuntox' };
+  /** The friend's protocol became known (first frame, or the answer to our probe). */
+  protocolChosen?(session: FriendSession, protocol: 'toxtunnel' | 'tuntox'): void;
+  /** Something a person should see about a peer (an incompatible tuntox version). */
+  peerWarning?(session: FriendSession, message: string): void;
 }
 
 export class FriendSession {
@@ -63,6 +77,9 @@ export class FriendSession {
   peerCapabilities = 0;
   private helloSent = false;
   readonly liveness: PeerLiveness;
+  protocol: PeerProtocol;
+  private readonly initialProtocol: PeerProtocol;
+  private readonly tuntox: TuntoxTranslator | undefined;
 
   constructor(
     node: ToxNode,
@@ -70,7 +87,22 @@ export class FriendSession {
     readonly publicKey: string,
     private readonly handlers: SessionHandlers,
   ) {
-    this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason));
+    const tuntox = handlers.tuntox;
+    this.initialProtocol = this.protocol = !tuntox ? 'toxtunnel' : tuntox.role === 'client' && tuntox.mode === 'tuntox' ? 'tuntox' : 'unknown';
+    this.tuntox = tuntox
+      ? new TuntoxTranslator(tuntox.role, {
+          deliver: (frame) => this.dispatch(frame),
+          sendRaw: (packet, bestEffort) => (bestEffort ? this.link.sendBestEffort(packet) : this.link.send(packet)),
+          isInUse: (id) => this.isInUse(id),
+          dropped: (reason, warn) => {
+            this.droppedFrames++;
+            if (warn) this.handlers.peerWarning?.(this, reason);
+            else this.handlers.badFrame?.(this, reason);
+          },
+        })
+      : undefined;
+    const translate = this.tuntox ? (packet: Uint8Array) => (this.protocol === 'tuntox' ? this.tuntox!.outbound(packet) : [packet]) : undefined;
+    this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason), translate);
     this.liveness = new PeerLiveness(
       () => this.link.sendUrgent(encodePacket({ kind: 'ping' })),
       (state, silentMs) => {
@@ -86,17 +118,34 @@ export class FriendSession {
     return (this.handlers.capabilities & this.peerCapabilities & capability) !== 0;
   }
 
-  /** True while the friend is connected (toxcore) and answering (keepalive). */
+  /**
+   * True while the friend is connected (toxcore) and answering (keepalive). tuntox peers have
+   * no keepalive (toxcore's view decides); a client detecting the protocol waits for it.
+   */
   get responsive(): boolean {
+    if (this.protocol === 'tuntox') return true;
+    if (this.protocol === 'unknown' && this.tuntox?.role === 'client') return false;
     return this.liveness.state === 'alive';
   }
 
   /** toxcore says the friend is connected: announce our extensions, start the keepalive. */
   online(): void {
+    if (this.protocol === 'tuntox') return; // no HELLO, no keepalive: extensions are off for tuntox peers
     this.peerCapabilities = 0;
     this.helloSent = false;
     this.sendHello();
     this.liveness.start();
+    if (this.protocol === 'unknown' && this.tuntox) for (const packet of this.tuntox.probe()) this.link.send(packet);
+  }
+
+  private choose(protocol: 'toxtunnel' | 'tuntox'): void {
+    this.protocol = protocol;
+    if (protocol === 'tuntox') {
+      // A blocking tuntox stalls for seconds (connect, writes): no keepalive verdicts on it.
+      this.liveness.stop();
+      this.peerCapabilities = 0;
+    }
+    this.handlers.protocolChosen?.(this, protocol);
   }
 
   /** toxcore says the friend is gone. */
@@ -106,6 +155,8 @@ export class FriendSession {
     this.peerCapabilities = 0;
     this.helloSent = false;
     this.closeAll(reason);
+    this.tuntox?.reset();
+    this.protocol = this.initialProtocol;
   }
 
   private sendHello(): void {
@@ -151,6 +202,7 @@ export class FriendSession {
     const tunnel = new Tunnel(id, input, output, this.link, events, state, {
       target,
       peerHalfClose: () => this.supports(Capability.HALF_CLOSE),
+      ...(this.protocol === 'tuntox' ? { receiveLimitBytes: TUNTOX_RECEIVE_LIMIT_BYTES } : {}),
       ...(refused ? { refused } : {}),
     });
     this.tunnels.set(id, tunnel);
@@ -159,8 +211,24 @@ export class FriendSession {
 
   /** One lossless packet from this friend. */
   receive(packet: Uint8Array): void {
+    if (this.tuntox && isTuntoxPacket(packet)) {
+      // Our peers send one of our frames before anything tuntox (probe()), so a tuntox packet first means tuntox.
+      if (this.protocol === 'unknown') this.choose('tuntox');
+      if (this.protocol === 'tuntox') this.tuntox.inbound(packet);
+      else {
+        this.droppedFrames++;
+        this.handlers.badFrame?.(this, 'a tuntox packet from a toxtunnel peer');
+      }
+      return;
+    }
+    if (this.protocol === 'tuntox') {
+      this.droppedFrames++;
+      this.handlers.badFrame?.(this, `a packet with id ${packet[0]} from a tuntox peer`);
+      return;
+    }
     this.liveness.heard();
     const decoded = decodePacket(packet);
+    if (decoded.ok && this.protocol === 'unknown') this.choose('toxtunnel');
     if (!decoded.ok) {
       this.droppedFrames++;
       this.handlers.badFrame?.(this, decoded.reason);
@@ -172,6 +240,7 @@ export class FriendSession {
     this.dispatch(decoded.frame);
   }
 
+  /** Acts on one frame (ours, or translated from tuntox). */
   private dispatch(frame: Frame): void {
     switch (frame.kind) {
       case 'ping':

@@ -45,6 +45,8 @@ export interface TunnelOptions {
    * front end writes its failure reply here, then closes the socket itself).
    */
   refused?: (message: string, peerErrorCode: number | undefined) => void;
+  /** Un-acknowledged bytes received beyond which the peer is failed (a tuntox peer has no flow control). */
+  receiveLimitBytes?: number;
 }
 
 /**
@@ -124,8 +126,8 @@ export class Tunnel {
     this.stats.bytesIn += payload.length;
     this.stats.lastActivity = Date.now();
     this.receivedUnacked += payload.length;
-    if (this.receivedUnacked > RECEIVE_LIMIT_BYTES) {
-      this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the window is ${SEND_WINDOW_BYTES})`, true);
+    if (this.receivedUnacked > (this.options.receiveLimitBytes ?? RECEIVE_LIMIT_BYTES)) {
+      this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the limit is ${this.options.receiveLimitBytes ?? SEND_WINDOW_BYTES})`, true);
       return;
     }
     this.output.write(payload, (error) => {
