@@ -16,6 +16,7 @@ import { isCollection, isNode } from 'yaml';
 import { saveFilePath } from '../app/identity.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import { loadRules, type RuleSet } from '../config/rules.ts';
+import { type TuntoxRules, tuntoxRulesIn } from '../tuntox/rules-file.ts';
 import { parseYaml } from '../config/yaml-schema.ts';
 import { controlRequest } from '../control/control-client.ts';
 import { controlSocketPath } from '../control/control-protocol.ts';
@@ -184,6 +185,8 @@ export function checkRules(config: ResolvedConfig, identity: IdentityInfo | unde
   }
   let rules: RuleSet;
   try {
+    const tuntox = tuntoxRulesIn(config.rulesFile);
+    if (tuntox) return checkTuntoxRules(tuntox, config);
     rules = loadRules(config.rulesFile);
   } catch (error) {
     return [fail('rules', errorText(error), `fix ${config.rulesFile} (docs/config.md, "Rules file"); a running server keeps its old rules until the file loads`)];
@@ -191,6 +194,16 @@ export function checkRules(config: ResolvedConfig, identity: IdentityInfo | unde
   const keys = new Set(rules.rules.map((r) => r.friend));
   const results = [pass('rules', `${rules.rules.length} rule(s) for ${keys.size} friend(s) from ${config.rulesFile}`)];
   return results.concat(lintRules(rules, config.rulesFile, identity?.friends, now));
+}
+
+/** A tuntox-format rules file (-f): its skipped lines, and who its rules apply to. */
+function checkTuntoxRules(rules: TuntoxRules, config: ResolvedConfig): CheckResult[] {
+  const results = [pass('rules', `${rules.rules.length} tuntox rule(s) (host:port, for every accepted friend) from ${config.rulesFile}`)];
+  for (const warning of rules.warnings) results.push(warn('rules', warning, 'write host:port with a port 1..65534 (docs/tuntox.md, "Rules file")'));
+  if (config.sharedSecret === undefined && !config.whitelist) {
+    results.push(warn('rules', 'tuntox rules apply to every friend, and neither a shared secret nor a whitelist limits who may become one', 'set -s SECRET (or server.shared_secret) or -i TOXID, or write a YAML rules file keyed by friend (docs/tuntox.md)'));
+  }
+  return results;
 }
 
 /** Where rule entries are (line numbers), from the file's YAML; best effort. */

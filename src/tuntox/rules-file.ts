@@ -101,17 +101,6 @@ export class TuntoxRules implements AccessPolicy {
   }
 }
 
-export function loadTuntoxRules(file: string): TuntoxRules {
-  let text: string;
-  try {
-    text = readFileSync(file, 'latin1');
-  } catch (error) {
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read tuntox rules file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
-  }
-  const { rules, warnings } = parseTuntoxRules(text);
-  return new TuntoxRules(rules, warnings.map((w) => `${file}: ${w}`));
-}
-
 /**
  * Which format a rules file is in: ours is a YAML map with a top-level "rules:" key; anything
  * else whose lines look like host:port (or that has no rule line at all) is tuntox's.
@@ -124,11 +113,18 @@ export function looksLikeTuntoxRules(text: string): boolean {
 
 /** A rules file in either format: ours (YAML) or tuntox's (`-f`), told apart by looksLikeTuntoxRules. */
 export function loadAnyRules(file: string): RuleSet | TuntoxRules {
+  return tuntoxRulesIn(file) ?? loadRules(file);
+}
+
+/** The file's rules if it is in tuntox's format; undefined if it is ours (YAML). */
+export function tuntoxRulesIn(file: string): TuntoxRules | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'latin1');
   } catch (error) {
     throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
   }
-  return looksLikeTuntoxRules(text) ? loadTuntoxRules(file) : loadRules(file);
+  if (!looksLikeTuntoxRules(text)) return undefined;
+  const { rules, warnings } = parseTuntoxRules(text);
+  return new TuntoxRules(rules, warnings.map((w) => `${file}: ${w}`));
 }
