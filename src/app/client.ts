@@ -19,6 +19,7 @@ import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/fr
 import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
+import { MAX_FRIEND_REQUEST_LENGTH } from '../tox/tox-node.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -116,8 +117,9 @@ const DEFAULT_REQUEST_MESSAGE = 'toxtunnel';
  */
 function requestMessage(options: ClientOptions): string | Uint8Array {
   if (options.sharedSecret === undefined) return DEFAULT_REQUEST_MESSAGE;
-  if (options.protocol === 'toxtunnel') return options.sharedSecret;
   const secret = new TextEncoder().encode(options.sharedSecret);
+  // No room for the NUL in a friend request (1016 bytes): tuntox reads at most 920 anyway.
+  if (options.protocol === 'toxtunnel' || secret.length >= MAX_FRIEND_REQUEST_LENGTH) return options.sharedSecret;
   const message = new Uint8Array(secret.length + 1);
   message.set(secret);
   return message;

@@ -32,6 +32,8 @@ const P = {
   fixtureL: 28431, // fixture client -> our server -> echoOurs
   fixtureDenied: 28432, // fixture client -> our server -> echoTheirs (not in our rules)
   fixtureWrongL: 28433,
+  forcedL: 28425, // our client --protocol tuntox -> our server -> echoOurs
+  forcedDenied: 28426, // ... -> echoTheirs (not in our rules)
   toxFirst: 28440,
 };
 const OUR_SECRET = 'our-shared-secret';
@@ -49,6 +51,7 @@ let services: Service[] = [];
 let ourServer: CliProcess;
 let ourClient: CliProcess;
 let wrongClient: CliProcess;
+let forcedClient: CliProcess;
 let fixtureServer: CliProcess;
 let fixtureClient: CliProcess;
 let fixtureWrong: CliProcess;
@@ -110,6 +113,10 @@ test.before(async () => {
     wrongClient = runCli(['-c', file('wrong.yaml', `data_dir: ${join(dir, 'wrong-data')}\n${toxYaml(P.toxFirst + 30)}`), '-i', fixtureServerId, '-s', 'not-the-secret', '-L', '28424:127.0.0.1:1']);
     procs.push(wrongClient);
 
+    // Our client speaking tuntox only, to our own server: both translators, and our DENYTUNNEL.
+    forcedClient = runCli(['-c', file('forced.yaml', `data_dir: ${join(dir, 'forced-data')}\n${toxYaml(P.toxFirst + 70)}`), '--protocol', 'tuntox', '-i', serverId, '-s', OUR_SECRET, '-L', `${P.forcedL}:127.0.0.1:${P.echoOurs}`, '-L', `${P.forcedDenied}:127.0.0.1:${P.echoTheirs}`]);
+    procs.push(forcedClient);
+
     fixtureClient = fixture({
       role: 'client',
       startPort: P.toxFirst + 40,
@@ -126,6 +133,7 @@ test.before(async () => {
     await Promise.all([
       ourClient.waitForOutput(/the server speaks tuntox/, 90_000, 'our client online with the fixture server (tuntox detected)'),
       fixtureClient.waitForOutput(/"event":"online"/, 90_000, 'fixture client online with our server'),
+      forcedClient.waitForOutput(/Friend connection status: Connected/, 90_000, 'our tuntox-only client online with our server'),
     ]);
     // Started now, checked at the end: a tuntox server denies by silence, so our client gives up after its open timeout.
     deniedEarly = bytesUntilClosed(P.ourDenied, 60_000);
@@ -283,6 +291,16 @@ test('denied targets: each side refuses what its rules do not allow, and nothing
   assert.match(ourClient.output, /did not answer the open of 127\.0\.0\.1:28411/);
 });
 
+test('our client in tuntox mode -> our server: echo byte-exact; a denied target fails at once with the reason', async () => {
+  const data = testData(200_000, 55);
+  assert.is(sha256(await echoRoundTrip(P.forcedL, data, 60_000)), sha256(data));
+  const denied = await bytesUntilClosed(P.forcedDenied, 15_000);
+  assert.is(denied.bytes, 0);
+  assert.ok(denied.ms < 10_000, `closed in ${denied.ms} ms (DENYTUNNEL), not after the 20 s open timeout`);
+  await forcedClient.waitForOutput(/tunnel \d+ \(127\.0\.0\.1:28412\) failed: Access denied/, 5_000, 'the reason shown');
+  assert.not.match(forcedClient.output, /\bHELLO\b|the server speaks toxtunnel/);
+});
+
 test('wrong secrets: refused both ways, no friendship', async () => {
   const wrongKey = keyOf(join(dir, 'wrong-data')).slice(0, 64);
   await fixtureServer.waitForOutput(new RegExp(`"event":"request","publicKey":"${wrongKey}","accepted":false,"why":"wrong or missing secret"`), 60_000, 'fixture refused our wrong secret');
@@ -295,7 +313,7 @@ test('our rules, stats and status cover the tuntox friend', async () => {
   const status = runCliSync(['status', '--json', '-d', join(dir, 'etc-tuntox')]);
   const parsed = JSON.parse(status.stdout) as { friends: Array<{ protocol: string; keepalive: string }>; connectionsTotal: number; errors: number; bytesIn: number };
   const tuntoxFriends = parsed.friends.filter((f) => f.protocol === 'tuntox');
-  assert.is(tuntoxFriends.length, 1, status.output);
+  assert.is(tuntoxFriends.length, 2, `the fixture client and our tuntox-only client: ${status.output}`);
   assert.is(tuntoxFriends[0]!.keepalive, 'stopped', 'no keepalive for a tuntox peer');
   assert.ok(parsed.connectionsTotal >= 2, `tunnels counted (${parsed.connectionsTotal})`);
   assert.ok(parsed.errors >= 1, 'the denied open counted as an error');
