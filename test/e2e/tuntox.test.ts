@@ -15,7 +15,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from '../helpers/peer.ts';
+import { ROOT, type Runtime } from '../helpers/peer.ts';
 import { type Bootstrapd, startBootstrapd } from '../helpers/bootstrapd.ts';
 import { CliProcess, type Service, echo, echoRoundTrip, runCli, runCliSync, sha256, startService, testData } from '../helpers/tunnel-env.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +36,8 @@ const P = {
   forcedDenied: 28426, // ... -> echoTheirs (not in our rules)
   toxFirst: 28440,
 };
+/** Our processes' runtime (the fixture always runs on Node): TUNTOX_E2E_RUNTIME=bun|deno. */
+const RUNTIME = (process.env.TUNTOX_E2E_RUNTIME ?? 'node') as Runtime;
 const OUR_SECRET = 'our-shared-secret';
 const THEIR_SECRET = 'sekrit';
 
@@ -98,7 +100,7 @@ test.before(async () => {
     serverId = keyOf(tuntoxDir);
     renameSync(join(tuntoxDir, 'tox_save.dat'), join(tuntoxDir, 'tox_save'));
     const rules = file('tuntox-rules', `# tuntox -f format\n127.0.0.1:${P.echoOurs}\n`);
-    ourServer = runCli(['-c', file('server.yaml', `logging:\n  level: debug\ncontrol_socket: true\n${toxYaml(P.toxFirst)}`), '-C', tuntoxDir, '-f', rules, '-s', OUR_SECRET]);
+    ourServer = runCli(['-c', file('server.yaml', `logging:\n  level: debug\ncontrol_socket: true\n${toxYaml(P.toxFirst)}`), '-C', tuntoxDir, '-f', rules, '-s', OUR_SECRET], { runtime: RUNTIME });
     procs.push(ourServer);
     const started = await ourServer.waitForOutput(/Tox ID: ([0-9A-F]{76})/, 30_000, 'our server start');
     assert.is(started[1], serverId, 'the tuntox identity in -C DIR (tox_save) is the one in use');
@@ -108,13 +110,13 @@ test.before(async () => {
 
     // Our client: tuntox-style flags, no mode anywhere (-i and -L make it a client).
     const clientYaml = file('client.yaml', `data_dir: ${join(dir, 'client-data')}\nlogging:\n  level: debug\n${toxYaml(P.toxFirst + 20)}`);
-    ourClient = runCli(['-c', clientYaml, '-i', fixtureServerId, '-s', THEIR_SECRET, '-L', `${P.ourL}:127.0.0.1:${P.echoTheirs}`, '-L', `${P.ourDenied}:127.0.0.1:${P.echoOurs}`, '-D', String(P.ourSocks)]);
+    ourClient = runCli(['-c', clientYaml, '-i', fixtureServerId, '-s', THEIR_SECRET, '-L', `${P.ourL}:127.0.0.1:${P.echoTheirs}`, '-L', `${P.ourDenied}:127.0.0.1:${P.echoOurs}`, '-D', String(P.ourSocks)], { runtime: RUNTIME });
     procs.push(ourClient);
-    wrongClient = runCli(['-c', file('wrong.yaml', `data_dir: ${join(dir, 'wrong-data')}\n${toxYaml(P.toxFirst + 30)}`), '-i', fixtureServerId, '-s', 'not-the-secret', '-L', '28424:127.0.0.1:1']);
+    wrongClient = runCli(['-c', file('wrong.yaml', `data_dir: ${join(dir, 'wrong-data')}\n${toxYaml(P.toxFirst + 30)}`), '-i', fixtureServerId, '-s', 'not-the-secret', '-L', '28424:127.0.0.1:1'], { runtime: RUNTIME });
     procs.push(wrongClient);
 
     // Our client speaking tuntox only, to our own server: both translators, and our DENYTUNNEL.
-    forcedClient = runCli(['-c', file('forced.yaml', `data_dir: ${join(dir, 'forced-data')}\n${toxYaml(P.toxFirst + 70)}`), '--protocol', 'tuntox', '-i', serverId, '-s', OUR_SECRET, '-L', `${P.forcedL}:127.0.0.1:${P.echoOurs}`, '-L', `${P.forcedDenied}:127.0.0.1:${P.echoTheirs}`]);
+    forcedClient = runCli(['-c', file('forced.yaml', `data_dir: ${join(dir, 'forced-data')}\n${toxYaml(P.toxFirst + 70)}`), '--protocol', 'tuntox', '-i', serverId, '-s', OUR_SECRET, '-L', `${P.forcedL}:127.0.0.1:${P.echoOurs}`, '-L', `${P.forcedDenied}:127.0.0.1:${P.echoTheirs}`], { runtime: RUNTIME });
     procs.push(forcedClient);
 
     fixtureClient = fixture({
@@ -266,7 +268,7 @@ test('our client -> fixture tuntox server: 1 MB echoed byte-exact through -L, sm
 
 test('our client -> fixture tuntox server: --pipe (-W) carries stdin/stdout', async () => {
   const yaml = file('pipe.yaml', `data_dir: ${join(dir, 'pipe-data')}\n${toxYaml(P.toxFirst + 60)}`);
-  const pipe = runCli(['-c', yaml, '-i', fixtureServerId, '-W', `127.0.0.1:${P.echoTheirs}`], { stdin: 'pipe', env: { TUNTOX_SHARED_SECRET: THEIR_SECRET } });
+  const pipe = runCli(['-c', yaml, '-i', fixtureServerId, '-W', `127.0.0.1:${P.echoTheirs}`], { stdin: 'pipe', env: { TUNTOX_SHARED_SECRET: THEIR_SECRET }, runtime: RUNTIME });
   procs.push(pipe);
   const data = testData(100_000, 44);
   const hex = data.toString('hex'); // printable, so the collected output can be searched
@@ -318,6 +320,20 @@ test('our rules, stats and status cover the tuntox friend', async () => {
   assert.ok(parsed.connectionsTotal >= 2, `tunnels counted (${parsed.connectionsTotal})`);
   assert.ok(parsed.errors >= 1, 'the denied open counted as an error');
   assert.ok(parsed.bytesIn >= 1_000_000, `bytes counted (${parsed.bytesIn})`);
+});
+
+test('revocation: a rules change that drops the target closes the tuntox friend\'s open tunnel', async () => {
+  const socket = net.connect(P.fixtureL, '127.0.0.1');
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+  socket.write('ping');
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  const changed = Date.now();
+  writeFileSync(join(dir, 'tuntox-rules'), `# tuntox -f format, target removed\n127.0.0.1:1\n`);
+  const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+  assert.ok(at > 0, `the tunnel was still open 10 s after the rules changed:\n${ourServer.output.slice(-2000)}`);
+  console.log(`revoked tuntox tunnel closed ${at - changed} ms after the rules file changed`);
+  assert.match(ourServer.output, /access revoked: no tuntox rule matches 127\.0\.0\.1:28411/);
 });
 
 test.run();
