@@ -256,7 +256,8 @@ function bool(value: string, source: string): boolean {
  * Environment overrides, documented in docs/config.md:
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
- * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
+ * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
+ * TOXTUNNEL_ALLOW_ANY.
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -358,7 +359,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     pipe,
     sharedSecret,
     whitelist: file.server?.whitelist?.map((k) => k.trim().toUpperCase()),
-    allowAny: flags.allowAny ?? file.server?.allow_any ?? false,
+    allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
     maxFriends: file.server?.max_friends,
     maxWaiting: file.client?.max_waiting,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
