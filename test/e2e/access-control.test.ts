@@ -57,6 +57,7 @@ test.before(async () => {
     await setUp();
   } catch (error) {
     console.error('setup failed:', error);
+    await tearDown(); // uvu skips after() when before() fails: nothing may keep running
     throw error;
   }
 });
@@ -105,12 +106,14 @@ async function setUp(): Promise<void> {
   await serverOnline(env);
 }
 
-test.after(async () => {
+async function tearDown(): Promise<void> {
   for (const node of [prober, ...twins]) node?.close();
   await env?.stop();
   slowTarget?.kill();
   for (const s of services) s.close();
-});
+}
+
+test.after(tearDown);
 
 let nextId = 1;
 /** Sends TUNNEL_OPEN(host, port) as the prober; resolves with "connected" or "refused: …". */
