@@ -58,6 +58,7 @@ cli
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
   .option('--protocol <protocol>', 'client: the server\'s protocol: auto (detect), toxtunnel or tuntox', text)
+  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
 
 for (const alias of TUNTOX_ALIASES) cli.option(alias.flag, `tuntox: ${alias.meaning}`, text);
@@ -102,6 +103,7 @@ function normalize(argv: string[]): RunFlags {
     protocol: last('--protocol'),
     rulesFile: tuntox.rulesFile,
     tuntoxIds: tuntox.tuntoxIds,
+    ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
   };
 }
 

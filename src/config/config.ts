@@ -66,6 +66,8 @@ export const CONFIG_SPEC: Spec = {
         rules_file: { type: 'string' },
         shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
         whitelist: { type: 'list', item: hex(64, "a friend's public key") }, // ours
+        allow_any: { type: 'bool' }, // ours: admit every friend when nothing else configures access
+        max_friends: { type: 'int', min: 1, max: 10000 }, // ours: friend requests beyond it are refused
       },
     },
     client: {
@@ -88,6 +90,7 @@ export const CONFIG_SPEC: Spec = {
         protocol: { type: 'enum', values: CLIENT_PROTOCOLS }, // ours: auto (detect), toxtunnel, tuntox (docs/tuntox.md)
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
+        max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
         reverse: {
           // ours (ssh -R): the server listens on remote_port and carries connections here
           type: 'list',
@@ -125,7 +128,7 @@ export interface ConfigFile {
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[]; allow_any?: boolean; max_friends?: number };
   client?: {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
@@ -133,6 +136,7 @@ export interface ConfigFile {
     protocol?: ClientProtocol;
     shared_secret?: string;
     connect_timeout?: number;
+    max_waiting?: number;
     reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
     socks?: Array<{ port?: number; bind?: string; username?: string; password?: string }>;
   };
@@ -206,6 +210,7 @@ export interface CliFlags {
   tuntoxIds?: string[];
   /** The mode tuntox's flags imply (none of -L/-W/-D: server), used when nothing else sets one. */
   impliedMode?: 'server' | 'client';
+  allowAny?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -220,8 +225,14 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** Absolute path, or undefined: no rules (allow all, warned). */
+  /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
   rulesFile: string | undefined;
+  /** Server: admit every friend when no rules, secret or whitelist configure access. */
+  allowAny: boolean;
+  /** Server: friends kept at most (undefined: the default). */
+  maxFriends: number | undefined;
+  /** Client: local connections that may wait for the server at once (undefined: the default). */
+  maxWaiting: number | undefined;
   serverId: string | undefined;
   forwards: Forward[];
   reverse: ReverseForward[];
@@ -258,7 +269,7 @@ function bool(value: string, source: string): boolean {
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
- * TOXTUNNEL_PROTOCOL; and tuntox's TUNTOX_SHARED_SECRET (read last).
+ * TOXTUNNEL_ALLOW_ANY, TOXTUNNEL_PROTOCOL; and tuntox's TUNTOX_SHARED_SECRET (read last).
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -366,6 +377,9 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     protocol,
     sharedSecret,
     whitelist: whitelist.length > 0 || file.server?.whitelist ? whitelist.map((k) => k.trim().toUpperCase()) : undefined,
+    allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
+    maxFriends: file.server?.max_friends,
+    maxWaiting: file.client?.max_waiting,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
     controlSocket: file.control_socket ?? true,
     connectTimeoutMs:

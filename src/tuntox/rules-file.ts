@@ -14,22 +14,40 @@
  * than 2 tokens: skipped with a warning; a port outside 1..65534 drops the rule (so 65535 and
  * "*" as a port are refused). No whitespace is trimmed, no reload in tuntox (we reload).
  *
- * Matching: allowed when some rule's host is "*" or byte-for-byte the requested host (no
- * case folding, no DNS: localhost is not 127.0.0.1) and its port equals the requested port.
- * A file with no valid rule denies everything. The rules are not per friend: every friend
- * accepted (by the shared secret and whitelist) gets them — the documented mapping to ours
- * is in docs/tuntox.md.
+ * Matching: allowed when some rule's host is "*" or the requested host, and its port equals
+ * the requested port. Hosts compare in the server's canonical form (net/target-host.ts: names
+ * lower-cased, IPv4 in dotted quads), where tuntox compares bytes; as in tuntox there is no
+ * DNS between them: a name rule matches that name (whatever it resolves to), an address rule
+ * only that address written as one (localhost is not 127.0.0.1). A rule whose host is not a
+ * valid host never matches (warned). A file with no valid rule denies everything. The rules
+ * are not per friend: every friend accepted (by the shared secret and whitelist) gets them —
+ * the documented mapping to ours is in docs/tuntox.md.
  */
 import { readFileSync } from 'node:fs';
-import type { AccessPolicy } from '../app/server.ts';
-import { loadRules, type RuleSet } from '../config/rules.ts';
-import { ToxtunnelError } from '../errors.ts';
+import { type AccessPolicy, type Decision, loadRules, type ResolvedTarget, type RuleSet } from '../config/rules.ts';
+import { describeErrno, ToxtunnelError } from '../errors.ts';
+import { canonicalHost, HostError } from '../net/target-host.ts';
 
 export interface TuntoxRule {
+  /** As written. */
   host: string;
   port: number;
   /** 1-based line of the file. */
   line: number;
+}
+
+/** A rule's host in canonical form: any ("*"), a name or an address, or invalid (never matches). */
+type RuleHost = { kind: 'any' } | { kind: 'name' | 'ipv4' | 'ipv6'; text: string } | { kind: 'invalid' };
+
+function ruleHost(host: string): RuleHost {
+  if (host === '*') return { kind: 'any' };
+  try {
+    const canonical = canonicalHost(host);
+    return { kind: canonical.kind, text: canonical.text };
+  } catch (error) {
+    if (error instanceof HostError) return { kind: 'invalid' };
+    throw error;
+  }
 }
 
 export interface TuntoxRulesParse {
@@ -75,24 +93,55 @@ export function parseTuntoxRules(text: string): TuntoxRulesParse {
 
 export class TuntoxRules implements AccessPolicy {
   readonly format = 'tuntox';
+  private readonly hosts: RuleHost[];
 
   constructor(
     readonly rules: TuntoxRule[],
     readonly warnings: string[] = [],
-  ) {}
+  ) {
+    this.hosts = rules.map((r) => ruleHost(r.host));
+    this.hosts.forEach((h, i) => {
+      if (h.kind === 'invalid') this.warnings.push(`line ${rules[i]!.line}: ${JSON.stringify(rules[i]!.host)} is not a valid host (the rule never matches)`);
+    });
+  }
 
   /** tuntox rules are not per friend: every accepted friend is admitted. */
   admits(): boolean {
     return true;
   }
 
-  decide(_friendPublicKey: string, host: string, port: number): { allowed: boolean; reason: string } {
-    const rule = this.rules.find((r) => (r.host === '*' || r.host === host) && r.port === port);
-    if (rule) return { allowed: true, reason: `allowed by the tuntox rule ${rule.host}:${rule.port} (line ${rule.line})` };
-    return { allowed: false, reason: this.rules.length ? `no tuntox rule matches ${host}:${port} (exact host or "*", and the port)` : 'the tuntox rules file has no valid rule (everything is denied)' };
+  nameOf(): string | undefined {
+    return undefined;
   }
 
-  decideListen(): { allowed: boolean; reason: string } {
+  private denied(shown: string, port: number): Decision {
+    return { allowed: false, reason: this.rules.length ? `no tuntox rule matches ${shown}:${port} (the host or "*", and the port)` : 'the tuntox rules file has no valid rule (everything is denied)' };
+  }
+
+  private allowed(index: number, address?: Decision['address']): Decision {
+    const rule = this.rules[index]!;
+    return { allowed: true, reason: `allowed by the tuntox rule ${rule.host}:${rule.port} (line ${rule.line})`, ...(address ? { address } : {}) };
+  }
+
+  mayResolve(_friendPublicKey: string, name: string, port: number): Decision {
+    const index = this.hosts.findIndex((h, i) => this.rules[i]!.port === port && (h.kind === 'any' || (h.kind === 'name' && h.text === name)));
+    return index >= 0 ? this.allowed(index) : this.denied(name, port);
+  }
+
+  decide(_friendPublicKey: string, target: ResolvedTarget, port: number): Decision {
+    for (let i = 0; i < this.rules.length; i++) {
+      if (this.rules[i]!.port !== port) continue;
+      const host = this.hosts[i]!;
+      if (host.kind === 'any' || (host.kind === 'name' && host.text === target.name)) return this.allowed(i, target.addresses[0]);
+      if (target.name === undefined && (host.kind === 'ipv4' || host.kind === 'ipv6')) {
+        const address = target.addresses.find((a) => a.text === host.text);
+        if (address) return this.allowed(i, address);
+      }
+    }
+    return this.denied(target.name ?? target.addresses[0]?.text ?? '?', port);
+  }
+
+  decideListen(): Decision {
     return { allowed: false, reason: 'a tuntox rules file has no listen entries (reverse tunnels need a YAML rules file)' };
   }
 
@@ -122,7 +171,8 @@ export function tuntoxRulesIn(file: string): TuntoxRules | undefined {
   try {
     text = readFileSync(file, 'latin1');
   } catch (error) {
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+    const errno = (error as NodeJS.ErrnoException).code;
+    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${describeErrno(error)}`, { file, ...(errno ? { errno } : {}) });
   }
   if (!looksLikeTuntoxRules(text)) return undefined;
   const { rules, warnings } = parseTuntoxRules(text);
