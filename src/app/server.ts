@@ -188,7 +188,7 @@ export class ToxtunnelServer {
     const friend = node.addFriendNoRequest(publicKey);
     if (this.options.sharedSecret !== undefined) this.ledger.record(publicKey, this.options.sharedSecret);
     this.runtime.save();
-    this.log.info(`accepted friend request from ${publicKey} (${this.label(friend, publicKey)})`);
+    this.log.info(`accepted friend request from ${publicKey}: ${this.label(friend, publicKey)}`);
   }
 
   /**
