@@ -139,7 +139,7 @@ export class ToxRuntime {
   describe(): string {
     const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
     for (const session of this.sessions.values()) {
-      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)} (${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
+      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)} (${session.protocol}, ${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
       for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);
     }
     return lines.join('\n');
