@@ -28,20 +28,24 @@ export function loadSavedata(dataDir: string): Uint8Array | undefined {
 }
 
 export function writeSavedata(dataDir: string, bytes: Uint8Array): void {
-  const path = saveFilePath(dataDir);
+  writePrivateFile(dataDir, saveFilePath(dataDir), bytes, 'IDENTITY_UNWRITABLE');
+}
+
+/** Writes a file of data_dir atomically (temporary file, fsync, rename), 0600, the directory 0700. */
+export function writePrivateFile(dataDir: string, path: string, bytes: Uint8Array | string, code: string): void {
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const fd = openSync(temporary, 'w', 0o600);
     try {
-      writeSync(fd, bytes);
+      writeSync(fd, typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temporary, path);
   } catch (error) {
-    throw new ToxtunnelError('IDENTITY_UNWRITABLE', `cannot write ${path}: ${(error as Error).message}`, { path }, { cause: error });
+    throw new ToxtunnelError(code, `cannot write ${path}: ${(error as Error).message}`, { path }, { cause: error });
   }
 }
 

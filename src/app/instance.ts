@@ -52,8 +52,18 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     localDiscovery: config.bootstrapMode === 'lan',
     startPort: config.startPort,
     endPort: config.endPort,
+    addressHints: config.addressHints,
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
+}
+
+/**
+ * Resolves once the datagrams toxcore sent while stopping have left (node's dgram sends one
+ * tick after send()): among them the kill packets that tell friends we left, so that they
+ * accept our next start at once. A process that exits right after stop() would drop them.
+ */
+function lastDatagramsSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function start(config: ResolvedConfig, log: Logger = silentLogger): Promise<Instance> {
@@ -82,6 +92,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     async stop() {
       watcher?.stop();
       server.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = server.runtime.node.connectionStatus;
@@ -120,6 +131,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     client,
     async stop() {
       client.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = client.runtime.node.connectionStatus;

@@ -8,6 +8,7 @@ import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
 import { type Connection, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
+import { loadHints, sameHint, saveHints, type StoredHint } from './address-hints.ts';
 import { loadSavedata, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
@@ -30,6 +31,8 @@ export interface NetworkOptions {
   bootstrapNodes: BootstrapNode[];
   startPort?: number;
   endPort?: number;
+  /** Remember where friends were (data_dir/tox_hints.json) and reach them there first. Default true. */
+  addressHints?: boolean;
 }
 
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
@@ -37,6 +40,9 @@ const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connect
 export class ToxRuntime {
   readonly sessions = new Map<number, FriendSession>();
   private stopped = false;
+  /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
+  private readonly hints: Map<string, StoredHint> | undefined;
+  private hintTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     readonly node: ToxNode,
@@ -44,6 +50,7 @@ export class ToxRuntime {
     private readonly log: Logger,
     private readonly handlers: SessionHandlers,
   ) {
+    this.hints = options.addressHints === false ? undefined : loadHints(options.dataDir);
     node.on('selfConnection', (status) =>
       status === 'none' ? log.warn('Tox network: offline') : log.info(`Tox network: ${STATUS_TEXT[status]}`),
     );
@@ -84,7 +91,55 @@ export class ToxRuntime {
       node.close();
       throw error;
     }
+    runtime.reachRemembered();
     return runtime;
+  }
+
+  /** Points toxcore at every friend's remembered DHT key and address (a restarted node's shortcut). */
+  private reachRemembered(): void {
+    if (!this.hints) return;
+    for (const friend of this.node.friends()) {
+      const key = this.node.friendPublicKey(friend);
+      const hint = key === undefined ? undefined : this.hints.get(key);
+      if (!hint || !key) continue;
+      try {
+        this.node.reachFriend(friend, hint);
+        const where = hint.address ? ` at ${hint.address.host}:${hint.address.port}` : '';
+        this.log.info(`reaching friend ${friend} (${key.slice(0, 8)}…) directly${where}, as last seen ${hint.seen} (the DHT and onion search as well)`);
+      } catch (error) {
+        this.log.debug(`address hint for friend ${friend} unusable: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Records where the connected friends are now (written when something changed). */
+  private rememberFriends(): void {
+    if (!this.hints || this.node.isClosed) return;
+    let changed = false;
+    for (const friend of this.node.friends()) {
+      if (this.node.friendConnectionStatus(friend) === 'none') continue;
+      const key = this.node.friendPublicKey(friend);
+      const hint = this.node.friendHint(friend);
+      if (!key || !hint || sameHint(hint, this.hints.get(key))) continue;
+      this.hints.set(key, { ...hint, seen: new Date().toISOString() });
+      changed = true;
+    }
+    if (!changed) return;
+    try {
+      saveHints(this.options.dataDir, this.hints);
+    } catch (error) {
+      this.log.warn(`address hints not saved: ${(error as Error).message}`);
+    }
+  }
+
+  /** A friend came online: its address settles within a moment (the handshake's source, the DHT). */
+  private rememberSoon(): void {
+    if (!this.hints || this.hintTimer) return;
+    this.hintTimer = setTimeout(() => {
+      this.hintTimer = undefined;
+      this.rememberFriends();
+    }, 1000);
+    this.hintTimer.unref?.();
   }
 
   private async bootstrap(): Promise<void> {
@@ -122,6 +177,7 @@ export class ToxRuntime {
     const key = this.node.friendPublicKey(friend) ?? '?';
     this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
+    if (status !== 'none') this.rememberSoon();
     const wasOnline = session.liveness.state !== 'stopped';
     if (status === 'none') session.offline('the friend went offline');
     else if (!wasOnline) session.online();
@@ -153,6 +209,8 @@ export class ToxRuntime {
   stop(reason = 'shutting down'): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.hintTimer);
+    this.rememberFriends();
     for (const session of this.sessions.values()) session.offline(reason);
     try {
       this.save();

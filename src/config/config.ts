@@ -46,6 +46,7 @@ export const CONFIG_SPEC: Spec = {
         start_port: port, // ours: UDP port range toxcore binds (first free wins)
         end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
+        address_hints: { type: 'bool' }, // ours: remember where friends were and reach them there first (docs/config.md)
         bootstrap_nodes: {
           type: 'list',
           item: {
@@ -122,6 +123,7 @@ export interface ConfigFile {
     start_port?: number;
     end_port?: number;
     bootstrap_mode?: BootstrapMode;
+    address_hints?: boolean;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
   server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
@@ -210,6 +212,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
+  /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
+  addressHints: boolean;
   /** Absolute path, or undefined: no rules (allow all, warned). */
   rulesFile: string | undefined;
   serverId: string | undefined;
@@ -245,7 +249,8 @@ function bool(value: string, source: string): boolean {
  * Environment overrides, documented in docs/config.md:
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
- * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
+ * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
+ * TOXTUNNEL_ADDRESS_HINTS.
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -339,6 +344,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
+    addressHints:
+      env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true),
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
