@@ -21,6 +21,10 @@
 #include "../toxcore-submodule/toxcore/network.h"
 #include "../toxcore-submodule/toxcore/tox.h"
 #include "../toxcore-submodule/toxcore/tox_struct.h"
+#include "../toxcore-submodule/toxcore/crypto_core.h"
+#include "../toxcore-submodule/toxcore/mono_time.h"
+#include "../toxcore-submodule/toxcore/net.h"
+#include "../toxcore-submodule/toxcore/net_crypto.h"
 
 static int friendcon_of(const Tox *tox, uint32_t friend_number)
 {
@@ -71,12 +75,48 @@ int tt_friend_get_hint(const Tox *tox, uint32_t friend_number, uint8_t *dht_pk, 
     return 1;
 }
 
+/* Sends a friend our current DHT key, straight to the address where its (remembered, still
+ * valid) DHT key was: the same announcement toxcore's onion_client sends through the DHT every
+ * 20 s (send_dht_dhtpk: CRYPTO_PACKET_DHTPK = [156][no_replay u64][our DHT key], encrypted
+ * from our long-term key to the friend's, wrapped in a DHT request to its DHT key), without
+ * its node list. The friend checks both encryptions, takes our new DHT key
+ * (handle_dhtpk_announce) and opens a connection to it at once: a node that restarted is thus
+ * called back instead of waiting for its own handshake to be retried (1 s in net_crypto). */
+static void announce_dht_key(const Messenger *m, uint32_t friend_number, const uint8_t *friend_dht_pk, const IP_Port *ip_port)
+{
+    uint8_t real_pk[CRYPTO_PUBLIC_KEY_SIZE];
+    if (get_friendcon_public_keys(real_pk, NULL, m->fr_c, m->friendlist[friend_number].friendcon_id) != 0) {
+        return;
+    }
+    uint8_t data[1 + sizeof(uint64_t) + CRYPTO_PUBLIC_KEY_SIZE];
+    data[0] = CRYPTO_PACKET_DHTPK;
+    net_pack_u64(data + 1, mono_time_get(m->mono_time)); /* no_replay: seconds, as toxcore's */
+    memcpy(data + 1 + sizeof(uint64_t), dht_get_self_public_key(m->dht), CRYPTO_PUBLIC_KEY_SIZE);
+
+    uint8_t inner[CRYPTO_PUBLIC_KEY_SIZE + CRYPTO_NONCE_SIZE + sizeof(data) + CRYPTO_MAC_SIZE];
+    memcpy(inner, nc_get_self_public_key(m->net_crypto), CRYPTO_PUBLIC_KEY_SIZE);
+    random_nonce(m->rng, inner + CRYPTO_PUBLIC_KEY_SIZE);
+    const int32_t sealed = encrypt_data(m->mem, real_pk, nc_get_self_secret_key(m->net_crypto), inner + CRYPTO_PUBLIC_KEY_SIZE,
+                                        data, sizeof(data), inner + CRYPTO_PUBLIC_KEY_SIZE + CRYPTO_NONCE_SIZE);
+    if (sealed != (int32_t)(sizeof(data) + CRYPTO_MAC_SIZE)) {
+        return;
+    }
+    uint8_t packet[MAX_CRYPTO_REQUEST_SIZE];
+    const int length = create_request(m->mem, m->rng, dht_get_self_public_key(m->dht), dht_get_self_secret_key(m->dht), packet,
+                                      friend_dht_pk, inner, sizeof(inner), CRYPTO_PACKET_DHTPK);
+    if (length > 0) {
+        sendpacket(m->net, ip_port, packet, (uint16_t)length);
+    }
+}
+
 /* Tells toxcore where a friend probably is, from a previous session: its DHT key, and
  * (address non-empty) the UDP address that key was reachable at. The key becomes the friend
  * connection's DHT key (set_dht_temp_pk: friend_connection then opens a net_crypto connection
  * to it on its next iteration), and a DHT getnodes request goes to the address with that key
  * (dht_bootstrap): only the holder of the key can answer it, and its answer gives the DHT the
- * friend's address, which friend_connection hands to net_crypto as the direct route.
+ * friend's address, which friend_connection hands to net_crypto as the direct route. With an
+ * address, our new DHT key is also announced there (announce_dht_key), so the friend, if it
+ * kept running, connects to us from its side as well.
  * Nothing happens when the friend is already connected. node is the TypeScript node id
  * (toxcore's user_data: a status change during this call reaches our callbacks with it).
  * Returns 0 on success, 1 no such friend, 2 the address does not parse, 3 the friend is
@@ -105,6 +145,7 @@ int tt_friend_reach(Tox *tox, int node, uint32_t friend_number, const uint8_t *d
     }
     if (direct) {
         dht_bootstrap(tox->m->dht, &ip_port, dht_pk);
+        announce_dht_key(tox->m, friend_number, dht_pk, &ip_port);
     }
     return 0;
 }
