@@ -99,7 +99,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: network !== 'none', problems: network === 'none' ? ['not connected to the Tox network'] : [], network };
     },
     stats: () => server.stats.snapshot(),
-    status: () => server.status(),
+    status: () => ({ ...server.status(), pid: process.pid, dataDir: config.dataDir }),
     list: () => server.stats.list(),
     close(ref) {
       const entry = server.stats.find(ref);
@@ -142,7 +142,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: problems.length === 0, problems, network };
     },
     stats: () => client.stats.snapshot(),
-    status: () => client.status(),
+    status: () => ({ ...client.status(), pid: process.pid, dataDir: config.dataDir }),
     list: () => client.list(),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),

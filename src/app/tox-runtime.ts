@@ -9,6 +9,7 @@ import { faultsFromEnvironment } from '../net/faults.ts';
 import { type Connection, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
 import { loadHints, sameHint, saveHints, type StoredHint } from './address-hints.ts';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { loadSavedata, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
@@ -43,6 +44,8 @@ export class ToxRuntime {
   /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
   private readonly hints: Map<string, StoredHint> | undefined;
   private hintTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This instance's hold on data_dir (one instance per identity). */
+  lock: DataDirLock | undefined;
 
   private constructor(
     readonly node: ToxNode,
@@ -62,6 +65,18 @@ export class ToxRuntime {
   }
 
   static async start(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
+    const lock = lockDataDir(options.dataDir, 'serverId' in options ? 'client' : 'server');
+    try {
+      const runtime = await ToxRuntime.startLocked(options, log, handlers);
+      runtime.lock = lock;
+      return runtime;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
     const savedata = loadSavedata(options.dataDir);
     const node = await ToxNode.create({
       udp: options.udp,
@@ -218,5 +233,6 @@ export class ToxRuntime {
       this.log.error((error as Error).message);
     }
     this.node.close();
+    this.lock?.release();
   }
 }
