@@ -27,7 +27,7 @@ export function controlDataDir(flag: string | undefined, env: Record<string, str
 }
 
 /** Runs one control command; returns the exit code (1: `close` found no such tunnel). Throws ToxtunnelError. */
-export async function runControlCommand(cmd: ControlCommand, options: ControlCommandOptions, out: (line: string) => void): Promise<number> {
+export async function runControlCommand(cmd: Exclude<ControlCommand, 'carry' | 'carried'>, options: ControlCommandOptions, out: (line: string) => void): Promise<number> {
   const path = controlSocketPath(resolvePath(options.dataDir));
   let request: ControlRequest;
   if (cmd === 'close') {

@@ -265,7 +265,10 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
   }
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
-  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';
+  // Pipe mode (ssh's ProxyCommand): stderr is the user's terminal, so only warnings and errors
+  // unless -l or TOXTUNNEL_LOG_LEVEL asks for more.
+  const pipeMode = Boolean(flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe);
+  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? (pipeMode ? 'warn' : (file.logging?.level ?? 'info'));
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
   const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =

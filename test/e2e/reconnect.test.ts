@@ -18,6 +18,7 @@ import {
   echo,
   echoRoundTrip,
   runCli,
+  sha256,
   serverOnline,
   startService,
   startTunnelEnv,
@@ -137,6 +138,39 @@ test('a stale address hint (wrong DHT key and port) falls back to the DHT/onion 
   await new Promise((r) => setTimeout(r, 1500));
   const after = JSON.parse(readFileSync(path, 'utf8')) as typeof hints;
   assert.is(after.friends[serverKey]!.dhtKey, real.dhtKey, 'the real DHT key replaced the stale one');
+});
+
+test('--pipe beside the running client goes through its control socket: no second node, first byte fast, bytes both ways, EOF', async () => {
+  const data = testData(300_000, 11);
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, '-c', clientConfig(), '--pipe', `127.0.0.1:${P.echo}`], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let firstByteMs = -1;
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  child.stdout.on('data', (d: Buffer) => {
+    if (firstByteMs < 0) firstByteMs = Date.now() - started;
+    chunks.push(d);
+    received += d.length;
+    if (received >= data.length) child.stdin.end(); // then EOF, as ssh does
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  child.stdin.write(data.subarray(0, 1)); // one byte first: time its echo
+  while (firstByteMs < 0 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 5));
+  child.stdin.write(data.subarray(1));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await exited;
+  clearTimeout(timer);
+  console.log(`  --pipe through the running client: first byte back after ${firstByteMs} ms (target 500, process start included)`);
+  assert.is(code, 0, stderr);
+  assert.is(sha256(Buffer.concat(chunks)), sha256(data), 'every byte came back, in order');
+  assert.is(stderr, '', 'pipe mode logs nothing on success (warn level)');
+  assert.ok(firstByteMs >= 0 && firstByteMs <= 500 + NOISE_MS, `${firstByteMs} ms`);
+  assert.match(env.client.output, /tunnel \d+ opening -> 127\.0\.0\.1:28101/, 'the running client carried it');
 });
 
 test('the server dies under a pipe: the pipe ends with a clear message and exit code 1, no crash', async () => {
