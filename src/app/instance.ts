@@ -19,6 +19,7 @@ import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
 import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
+import type { ToxNode } from '../tox/tox-node.ts';
 
 export interface Health {
   ok: boolean;
@@ -62,6 +63,11 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
  * tick after send()): among them the kill packets that tell friends we left, so that they
  * accept our next start at once. A process that exits right after stop() would drop them.
  */
+/** Where this node can be reached now (for `toxtunnel invite`): DHT key (changes every start) and ports. */
+function where(node: ToxNode): Record<string, unknown> {
+  return { dhtKey: node.dhtId, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
+}
+
 function lastDatagramsSent(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -99,7 +105,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: network !== 'none', problems: network === 'none' ? ['not connected to the Tox network'] : [], network };
     },
     stats: () => server.stats.snapshot(),
-    status: () => ({ ...server.status(), pid: process.pid, dataDir: config.dataDir }),
+    status: () => ({ ...server.status(), ...where(server.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => server.stats.list(),
     close(ref) {
       const entry = server.stats.find(ref);
@@ -121,6 +127,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      ...(config.serverHint ? { serverHint: config.serverHint } : {}),
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
     log,
@@ -142,7 +149,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: problems.length === 0, problems, network };
     },
     stats: () => client.stats.snapshot(),
-    status: () => ({ ...client.status(), pid: process.pid, dataDir: config.dataDir }),
+    status: () => ({ ...client.status(), ...where(client.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => client.list(),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),

@@ -12,6 +12,8 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { parseInvite } from '../app/invite.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
@@ -86,6 +88,7 @@ export const CONFIG_SPEC: Spec = {
           },
         },
         pipe: { type: 'string' },
+        invite: { type: 'string' }, // ours: a `toxtunnel invite` line (server ID, secret, address hints)
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
         reverse: {
@@ -131,6 +134,7 @@ export interface ConfigFile {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
+    invite?: string;
     shared_secret?: string;
     connect_timeout?: number;
     reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
@@ -198,6 +202,7 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  invite?: string;
 }
 
 export interface ResolvedConfig {
@@ -212,6 +217,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
+  /** The server's address hint from an invite (DHT key and address), when hints are on. */
+  serverHint: FriendHint | undefined;
   /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
   addressHints: boolean;
   /** Absolute path, or undefined: no rules (allow all, warned). */
@@ -285,7 +292,13 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
   }));
 
-  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
+  const inviteText = flags.invite ?? file.client?.invite;
+  const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : `${configFile}: client.invite`);
+  const addressHints =
+    env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true);
+  // An invite's addresses are bootstrap nodes too (the server is a DHT node): hints, so only with hints on.
+  if (invite?.dhtKey && addressHints) for (const a of invite.addresses) bootstrapNodes.push({ host: a.host, port: a.port, publicKey: invite.dhtKey });
+  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id ?? invite?.toxId;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
     const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
@@ -330,7 +343,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
     }
   }
-  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
+  const sharedSecret =
+    flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : (file.client?.shared_secret ?? invite?.secret));
   if (sharedSecret !== undefined && (sharedSecret.length === 0 || Buffer.byteLength(sharedSecret) > 1016)) {
     // TOX_MAX_FRIEND_REQUEST_LENGTH is 1016 bytes; the secret travels as the request message.
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
@@ -347,8 +361,11 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
-    addressHints:
-      env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true),
+    addressHints,
+    serverHint:
+      addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        : undefined,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,

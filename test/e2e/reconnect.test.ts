@@ -6,7 +6,8 @@
 // server dying under a pipe ends the pipe with a clear message and exit code 1.
 // Timings are printed; the bounds allow 1 s for machine noise over the 1.5 s target.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +19,7 @@ import {
   echo,
   echoRoundTrip,
   runCli,
+  runCliSync,
   sha256,
   serverOnline,
   startService,
@@ -25,12 +27,14 @@ import {
   testData,
 } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 28101, forward: 28111 };
+const P = { echo: 28101, forward: 28111, invited: 28112 };
 /** The issue's target, and what a loaded 2-core machine may add to it. */
 const TARGET_MS = 1500;
 const NOISE_MS = 1000;
 let env: TunnelEnv;
 let service: Service;
+const inviteeData = mkdtempSync(join(tmpdir(), 'toxtunnel-invitee-'));
+const inviteeKey = /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', inviteeData]).stdout)![0].slice(0, 64);
 const extra: CliProcess[] = [];
 
 test.before(async () => {
@@ -39,7 +43,8 @@ test.before(async () => {
     env = await startTunnelEnv({
       ports: { bootstrapUdp: 28201, bootstrapTcp: 28202, toxFirst: 28210 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
-      rules: (clientKey) => `rules:\n  - friend: ${clientKey}\n    allow:\n      - host: 127.0.0.1\n        ports: [${P.echo}]\n`,
+      rules: (clientKey) =>
+        [clientKey, inviteeKey].map((key) => `  - friend: ${key}\n    allow:\n      - host: 127.0.0.1\n        ports: [${P.echo}]\n`).join('').replace(/^/, 'rules:\n'),
     });
     await serverOnline(env);
     await echoUntil(30_000); // the first tunnel works (and both sides saw each other's address)
@@ -109,6 +114,37 @@ test('the server restarted (SIGTERM): a new connection echoes within the target'
   const ms = await echoUntil(30_000, started);
   console.log(`  server restart -> first echo ${ms} ms (target ${TARGET_MS})`);
   assert.ok(ms <= TARGET_MS + NOISE_MS, `${ms} ms`);
+});
+
+test('invite round trip: the running server\'s invite (ID, DHT key, address) alone gets a new client in', async () => {
+  const made = runCliSync(['invite', '-c', join(env.dir, 'server.yaml'), '--address', '127.0.0.1']);
+  assert.is(made.status, 0, made.output);
+  const line = made.stdout.trim();
+  const dhtKey = [...env.server.output.matchAll(/DHT key ([0-9A-F]{64})/g)].at(-1)![1]!;
+  assert.match(line, new RegExp(`^toxtunnel://invite\\?id=${env.serverId}&dht=${dhtKey}&udp=127\\.0\\.0\\.1%3A\\d+$`));
+  assert.match(made.stderr, /this invite reveals the Tox ID .*this machine's address\(es\) 127\.0\.0\.1 and UDP port/);
+  // The client knows nothing but the invite: no bootstrap node of its own.
+  const started = Date.now();
+  const invited = runCli(['-m', 'client', '-d', inviteeData, '--invite', line, '-L', `${P.invited}:127.0.0.1:${P.echo}`], {
+    env: { TOXTUNNEL_BOOTSTRAP_MODE: 'none' },
+  });
+  extra.push(invited);
+  const data = testData(1000, 3);
+  let ms = -1;
+  while (Date.now() - started < 60_000) {
+    try {
+      assert.equal(await echoRoundTrip(P.invited, data, 60_000 - (Date.now() - started)), data);
+      ms = Date.now() - started;
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  console.log(`  first pairing with an invite (friend request through the onion) -> first echo ${ms} ms`);
+  assert.ok(ms > 0, invited.output);
+  assert.match(invited.output, /trying the server directly at the invite's address 127\.0\.0\.1:\d+/);
+  invited.signal('SIGTERM');
+  await invited.exited(15_000);
 });
 
 test('a second instance on the same data directory is refused, naming the PID that holds it', async () => {
