@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { hintsFilePath, loadHints, saveHints, type StoredHint } from '../../src/app/address-hints.ts';
 import { lockDataDir, lockFilePath, lockHolder } from '../../src/app/data-dir-lock.ts';
 import { formatInvite, parseInvite } from '../../src/app/invite.ts';
+import { resolveConfig } from '../../src/config/config.ts';
 import { isToxtunnelError } from '../../src/errors.ts';
 import { makeToxId } from '../../src/tox/tox-id.ts';
 
@@ -89,6 +90,30 @@ test('data-dir lock: held by another live toxtunnel process it is refused; left 
   const lock = lockDataDir(d, 'client');
   assert.is((JSON.parse(readFileSync(lockFilePath(d), 'utf8')) as { pid: number }).pid, process.pid);
   lock.release();
+});
+
+test('--invite gives the server ID, secret, a bootstrap node and the direct hint; hints off keeps only ID and secret', () => {
+  const line = formatInvite({ toxId: id, secret: 's3', dhtKey: dht, addresses: [{ host: '127.0.0.1', port: 33445 }] });
+  const base = { mode: 'client', invite: line, local: ['2222:127.0.0.1:22'], dataDir: dir() };
+  const on = resolveConfig(base, { TOXTUNNEL_BOOTSTRAP_MODE: 'none' });
+  assert.is(on.serverId, id);
+  assert.is(on.sharedSecret, 's3');
+  assert.equal(on.bootstrapNodes, [{ host: '127.0.0.1', port: 33445, publicKey: dht }]);
+  assert.equal(on.serverHint, { dhtKey: dht, address: { host: '127.0.0.1', port: 33445 } });
+  const off = resolveConfig(base, { TOXTUNNEL_BOOTSTRAP_MODE: 'none', TOXTUNNEL_ADDRESS_HINTS: '0' });
+  assert.is(off.serverId, id);
+  assert.is(off.sharedSecret, 's3');
+  assert.equal(off.bootstrapNodes, []);
+  assert.is(off.serverHint, undefined);
+  assert.is(off.addressHints, false);
+});
+
+test('pipe mode logs at warn unless -l or TOXTUNNEL_LOG_LEVEL asks otherwise', () => {
+  const base = { mode: 'client', serverId: id, pipe: '127.0.0.1:22', dataDir: dir() };
+  assert.is(resolveConfig(base, {}).logLevel, 'warn');
+  assert.is(resolveConfig({ ...base, logLevel: 'debug' }, {}).logLevel, 'debug');
+  assert.is(resolveConfig(base, { TOXTUNNEL_LOG_LEVEL: 'info' }).logLevel, 'info');
+  assert.is(resolveConfig({ ...base, pipe: undefined, local: ['1:a:2'] }, {}).logLevel, 'info');
 });
 
 test.run();
