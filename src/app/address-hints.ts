@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FriendHint } from '../tox/tox-node.ts';
-import { writePrivateFile } from './identity.ts';
+import { prepareDataDir, writeFileAtomically } from './identity.ts';
 
 export const HINTS_FILE_NAME = 'tox_hints.json';
 const KEY = /^[0-9A-F]{64}$/;
@@ -60,7 +60,8 @@ function parseHint(value: unknown): StoredHint | undefined {
 
 export function saveHints(dataDir: string, hints: ReadonlyMap<string, StoredHint>): void {
   const friends = Object.fromEntries([...hints].sort(([a], [b]) => a.localeCompare(b)));
-  writePrivateFile(dataDir, hintsFilePath(dataDir), `${JSON.stringify({ version: 1, friends }, null, 2)}\n`, 'HINTS_UNWRITABLE');
+  prepareDataDir(dataDir);
+  writeFileAtomically(hintsFilePath(dataDir), Buffer.from(`${JSON.stringify({ version: 1, friends }, null, 2)}\n`));
 }
 
 /** Same DHT key and address (the time aside): no need to write the file again. */
