@@ -269,6 +269,8 @@ since = Date.now();
 await env.restartServer();
 rows.at(-1)!.restartServerMs = await echoFrom(since);
 console.log(`toxtunnel  restart -> first echo: client ${fmt(rows.at(-1)!.restartClientMs! / 1000, 2)} s, server ${fmt(rows.at(-1)!.restartServerMs! / 1000, 2)} s (goal <= 1.5 s)`);
+env.client.signal('SIGTERM'); // the restarted client is ours to stop (env.stop() knows the first one)
+await env.client.exited(15_000);
 await env.stop();
 
 // --- toxtunnel over the TCP relay only ------------------------------------------------------
