@@ -131,7 +131,12 @@ export class ToxRuntime {
   private rememberFriends(): void {
     if (!this.hints || this.node.isClosed) return;
     let changed = false;
-    for (const friend of this.node.friends()) {
+    const friends = this.node.friends();
+    const keys = new Set(friends.map((f) => this.node.friendPublicKey(f)));
+    for (const key of this.hints.keys()) {
+      if (!keys.has(key)) changed = this.hints.delete(key); // no longer a friend: forget where it was
+    }
+    for (const friend of friends) {
       if (this.node.friendConnectionStatus(friend) === 'none') continue;
       const key = this.node.friendPublicKey(friend);
       const hint = this.node.friendHint(friend);
