@@ -10,6 +10,7 @@
  *   …
  *   await tunnel.stop();
  */
+import { setImmediate } from 'node:timers';
 import type { ResolvedConfig } from '../config/config.ts';
 import { loadRules } from '../config/rules.ts';
 import { PUBLIC_BOOTSTRAP_NODES } from './public-nodes.ts';
