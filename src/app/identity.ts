@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ToxtunnelError } from '../errors.ts';
+import { describeErrno, ToxtunnelError } from '../errors.ts';
 
 export const SAVE_FILE_NAME = 'tox_save.dat';
 
@@ -37,7 +37,7 @@ export function prepareDataDir(dataDir: string): void {
   if (process.platform !== 'win32' && (statSync(dataDir).mode & 0o022) !== 0) {
     const mode = (statSync(dataDir).mode & 0o777).toString(8);
     throw new ToxtunnelError(
-      'DATA_DIR_INSECURE',
+      'CONFIG_DATA_DIR_INSECURE',
       `the data dir ${dataDir} is writable by ${statSync(dataDir).mode & 0o002 ? 'every user' : 'its group'} (mode ${mode}): anyone who can write there can replace the Tox identity. Fix it with: chmod 700 ${dataDir}`,
       { dataDir, mode },
     );
@@ -91,24 +91,6 @@ export function writeFileAtomically(path: string, bytes: Uint8Array): void {
   } catch {
     // Some systems cannot fsync a directory; the rename itself is still atomic.
   }
-}
-
-/** "no space left on the device (ENOSPC)" rather than a bare errno code. */
-export function describeErrno(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOSPC: 'no space left on the device',
-    EROFS: 'the file system is read-only',
-    EEXIST: 'a file of that name already exists',
-    ELOOP: 'it is a symbolic link (refused)',
-    EISDIR: 'it is a directory',
-    ENOTDIR: 'a part of the path is not a directory',
-    EDQUOT: 'the disk quota is exhausted',
-  };
-  return code && words[code] ? `${words[code]} (${code})` : (error as Error).message;
 }
 
 /** Permission bits of the save file (for doctor-style checks), or undefined if absent. */

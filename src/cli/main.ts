@@ -58,6 +58,7 @@ cli
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one', text)
   .option('--invite <line>', 'client: a `toxtunnel invite` line: the server\'s ID, secret and address hints (docs/invite.md)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
+  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
 
 /**
@@ -93,6 +94,7 @@ function normalize(argv: string[]): RunFlags {
     pipe: last('--pipe'),
     secret: last('-s', '--secret'),
     invite: last('--invite'),
+    ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
   };
 }
 

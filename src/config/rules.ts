@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import type { Node } from 'yaml';
 import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
 import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
-import { ToxtunnelError } from '../errors.ts';
+import { describeErrno, ToxtunnelError } from '../errors.ts';
 import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
 
 interface HostPorts {
@@ -140,7 +140,8 @@ export function loadRules(file: string): RuleSet {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+    const errno = (error as NodeJS.ErrnoException).code;
+    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${describeErrno(error)}`, { file, ...(errno ? { errno } : {}) });
   }
   return parseRules(text, file);
 }
