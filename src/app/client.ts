@@ -20,6 +20,7 @@ import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/fr
 import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -62,6 +63,8 @@ export interface ClientOptions extends NetworkOptions {
   sharedSecret?: string;
   /** Our protocol extensions (half-close, reverse); false = behave as a base-protocol peer. */
   extensions?: boolean;
+  /** Where the server is (an invite's hint): tried directly beside the DHT/onion search. */
+  serverHint?: FriendHint;
   /** How long a local connection waits for the server to come online. */
   onlineWaitMs?: number;
   /** Local connections that may wait for the server at once (more are refused, logged once). */
@@ -152,6 +155,10 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     this.requestMessage = options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE;
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
     this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, this.requestMessage);
+    if (options.serverHint && options.addressHints !== false) {
+      runtime.node.reachFriend(this.serverFriend, options.serverHint);
+      log.info(`trying the server directly at the invite's address${options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : ''}`);
+    }
     if (existing === undefined) {
       runtime.save();
       log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…${options.sharedSecret !== undefined ? ' (with the shared secret)' : ''}`);

@@ -12,6 +12,8 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { parseInvite } from '../app/invite.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
@@ -46,6 +48,7 @@ export const CONFIG_SPEC: Spec = {
         start_port: port, // ours: UDP port range toxcore binds (first free wins)
         end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
+        address_hints: { type: 'bool' }, // ours: remember where friends were and reach them there first (docs/config.md)
         bootstrap_nodes: {
           type: 'list',
           item: {
@@ -87,6 +90,7 @@ export const CONFIG_SPEC: Spec = {
           },
         },
         pipe: { type: 'string' },
+        invite: { type: 'string' }, // ours: a `toxtunnel invite` line (server ID, secret, address hints)
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
         max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
@@ -125,6 +129,7 @@ export interface ConfigFile {
     start_port?: number;
     end_port?: number;
     bootstrap_mode?: BootstrapMode;
+    address_hints?: boolean;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
   server?: { rules_file?: string; shared_secret?: string; whitelist?: string[]; allow_any?: boolean; max_friends?: number };
@@ -132,6 +137,7 @@ export interface ConfigFile {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
+    invite?: string;
     shared_secret?: string;
     connect_timeout?: number;
     max_waiting?: number;
@@ -200,6 +206,7 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  invite?: string;
   allowAny?: boolean;
 }
 
@@ -215,6 +222,10 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
+  /** The server's address hint from an invite (DHT key and address), when hints are on. */
+  serverHint: FriendHint | undefined;
+  /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
+  addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
   rulesFile: string | undefined;
   /** Server: admit every friend when no rules, secret or whitelist configure access. */
@@ -257,7 +268,7 @@ function bool(value: string, source: string): boolean {
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
- * TOXTUNNEL_ALLOW_ANY.
+ * TOXTUNNEL_ADDRESS_HINTS, TOXTUNNEL_ALLOW_ANY.
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -272,7 +283,10 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
   }
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
-  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';
+  // Pipe mode (ssh's ProxyCommand): stderr is the user's terminal, so only warnings and errors
+  // unless -l or TOXTUNNEL_LOG_LEVEL asks for more.
+  const pipeMode = Boolean(flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe);
+  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? (pipeMode ? 'warn' : (file.logging?.level ?? 'info'));
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
   const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =
@@ -289,7 +303,13 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
   }));
 
-  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
+  const inviteText = flags.invite ?? file.client?.invite;
+  const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : `${configFile}: client.invite`);
+  const addressHints =
+    env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true);
+  // An invite's addresses are bootstrap nodes too (the server is a DHT node): hints, so only with hints on.
+  if (invite?.dhtKey && addressHints) for (const a of invite.addresses) bootstrapNodes.push({ host: a.host, port: a.port, publicKey: invite.dhtKey });
+  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id ?? invite?.toxId;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
     const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
@@ -334,7 +354,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
     }
   }
-  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
+  const sharedSecret =
+    flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : (file.client?.shared_secret ?? invite?.secret));
   if (sharedSecret !== undefined && (sharedSecret.length === 0 || Buffer.byteLength(sharedSecret) > 1016)) {
     // TOX_MAX_FRIEND_REQUEST_LENGTH is 1016 bytes; the secret travels as the request message.
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
@@ -351,6 +372,11 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
+    addressHints,
+    serverHint:
+      addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        : undefined,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,

@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { ToxtunnelError } from '../errors.ts';
 import { reserveTcpListener, reserveUdp } from '../net/socket-table.ts';
 import type { BytePtr, ErrPtr, ToxPtr, ToxcoreExports } from '../wasm/ffi.ts';
-import { withScratch } from '../wasm/memory.ts';
+import { readCString, withScratch } from '../wasm/memory.ts';
 import { loadToxcore, type NodeEventSink, type ToxcoreModule } from '../wasm/module.ts';
 import { IterationScheduler } from './iteration-scheduler.ts';
 import { CUSTOM_PACKET_ERRORS, type CustomPacketError, bootstrapError, friendAddError, toxNewError } from './tox-errors.ts';
@@ -72,6 +72,12 @@ export interface FriendRequest {
   /** The requester's public key, 64 upper-case hex characters. */
   publicKey: string;
   message: Uint8Array;
+}
+
+/** Where a friend was reachable: its DHT key (changes every session) and direct UDP address. */
+export interface FriendHint {
+  dhtKey: string;
+  address?: { host: string; port: number };
 }
 
 export type SendResult = { ok: true } | { ok: false; error: CustomPacketError };
@@ -326,6 +332,40 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return withScratch(this.x, (scratch) =>
       connection(this.x.tox_friend_get_connection_status(this.ptr(), friendNumber, scratch.err())),
     );
+  }
+
+  /** What toxcore knows now of where a friend is (wasm/tt_connect.c), or undefined. */
+  friendHint(friendNumber: number): FriendHint | undefined {
+    return withScratch(this.x, (scratch) => {
+      const key = scratch.bytes(PUBLIC_KEY_SIZE);
+      const address = scratch.bytes(64);
+      const port = scratch.err();
+      const found = this.x.tt_friend_get_hint(this.ptr(), friendNumber, key, address, 64, port);
+      if (found < 0) return undefined;
+      const dhtKey = toHex(scratch.copyOut(key, PUBLIC_KEY_SIZE));
+      if (found === 0) return { dhtKey };
+      return { dhtKey, address: { host: readCString(scratch.heap(), address, 64), port: scratch.readErr(port) } };
+    });
+  }
+
+  /**
+   * Points toxcore at a friend's remembered DHT key and address (wasm/tt_connect.c): it tries
+   * a direct connection at once, beside the usual DHT/onion search. Only a hint: the friend
+   * must still prove its long-term key in the handshake. 'connected' when it already is.
+   */
+  reachFriend(friendNumber: number, hint: FriendHint): 'ok' | 'connected' {
+    const key = parsePublicKey(hint.dhtKey);
+    return withScratch(this.x, (scratch) => {
+      const host = hint.address ? scratch.cString(hint.address.host) : scratch.cString('');
+      const code = this.toxcore.callAs(this, () =>
+        this.x.tt_friend_reach(this.ptr(), this.id, friendNumber, scratch.copyIn(key), host, hint.address?.port ?? 0),
+      );
+      this.dispatchPending();
+      if (code === 1) throw new ToxtunnelError('TOX_FRIEND_NOT_FOUND', `no friend ${friendNumber}`);
+      if (code === 2) throw new ToxtunnelError('TOX_BAD_OPTION', `bad address ${hint.address?.host}:${hint.address?.port}`);
+      this.scheduler.wake();
+      return code === 3 ? 'connected' : 'ok';
+    });
   }
 
   /** All friend numbers. */
