@@ -52,6 +52,7 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     localDiscovery: config.bootstrapMode === 'lan',
     startPort: config.startPort,
     endPort: config.endPort,
+    ...(config.proxy ? { proxy: config.proxy } : {}),
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
 }

@@ -6,7 +6,8 @@
  */
 import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
-import { type Connection, ToxNode } from '../tox/tox-node.ts';
+import { describeProxy } from '../config/proxy-url.ts';
+import { type Connection, type ProxyOptions, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
 import { loadSavedata, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
@@ -30,6 +31,8 @@ export interface NetworkOptions {
   bootstrapNodes: BootstrapNode[];
   startPort?: number;
   endPort?: number;
+  /** Every Tox connection through this proxy (needs udp false). */
+  proxy?: ProxyOptions;
 }
 
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
@@ -64,6 +67,7 @@ export class ToxRuntime {
       startPort: options.startPort,
       endPort: options.endPort,
       savedata,
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
     const runtime = new ToxRuntime(node, options, log, handlers);
     const faults = faultsFromEnvironment();
@@ -78,6 +82,7 @@ export class ToxRuntime {
         ? `Tox node up: UDP port ${udpPort}, DHT key ${node.dhtId}${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''} (other nodes may bootstrap from these)`
         : `Tox node up: TCP only${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''}`,
     );
+    if (options.proxy) log.info(`every Tox connection goes through the ${describeProxy(options.proxy)} (UDP off)`);
     try {
       await runtime.bootstrap();
     } catch (error) {

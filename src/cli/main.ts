@@ -55,6 +55,7 @@ cli
   .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)', text)
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
 
@@ -90,6 +91,7 @@ function normalize(argv: string[]): RunFlags {
     dynamic: rawValues(argv, ['-D', '--dynamic']),
     pipe: last('--pipe'),
     secret: last('-s', '--secret'),
+    proxy: last('--proxy'),
   };
 }
 

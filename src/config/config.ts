@@ -7,6 +7,7 @@
  * docs/config.md is the reference.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
@@ -15,7 +16,9 @@ import { ToxtunnelError } from '../errors.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
+import { parseProxyUrl } from './proxy-url.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
+import type { ProxyOptions } from '../tox/tox-node.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -46,6 +49,7 @@ export const CONFIG_SPEC: Spec = {
         start_port: port, // ours: UDP port range toxcore binds (first free wins)
         end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
+        proxy: { type: 'string' }, // ours (tuntox reads ALL_PROXY): socks5://host:port, http://host:port or none
         bootstrap_nodes: {
           type: 'list',
           item: {
@@ -122,6 +126,7 @@ export interface ConfigFile {
     start_port?: number;
     end_port?: number;
     bootstrap_mode?: BootstrapMode;
+    proxy?: string;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
   server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
@@ -196,6 +201,8 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  /** socks5://host:port, http://host:port or none. */
+  proxy?: string;
 }
 
 export interface ResolvedConfig {
@@ -210,6 +217,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
+  /** Every Tox connection goes through this proxy (UDP is then off). */
+  proxy: ProxyOptions | undefined;
   /** Absolute path, or undefined: no rules (allow all, warned). */
   rulesFile: string | undefined;
   serverId: string | undefined;
@@ -262,7 +271,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
   const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
-  const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
+  const proxy = resolveProxy(flags, env, file, configFile);
+  const udp = proxy ? false : env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =
     flags.port !== undefined
       ? parsePort(String(flags.port), 'port', '-p/--port', true)
@@ -276,6 +286,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     publicKey: n.public_key!.trim(),
     ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
   }));
+  if (proxy) checkProxyCompatible(bootstrapMode, bootstrapNodes, configFile);
 
   const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
   let serverId: string | undefined;
@@ -339,6 +350,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
+    proxy,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
@@ -358,3 +370,31 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   };
 }
 
+
+/**
+ * The proxy: --proxy, else tox.proxy, else ALL_PROXY / all_proxy (as tuntox reads it, and
+ * curl). ALL_PROXY comes last, not before the file as TOXTUNNEL_* variables do: it is set for
+ * every program, so a config file's `proxy: none` must be able to opt out of it.
+ */
+function resolveProxy(flags: CliFlags, env: Record<string, string | undefined>, file: ConfigFile, configFile: string | undefined): ProxyOptions | undefined {
+  if (flags.proxy !== undefined) return parseProxyUrl(flags.proxy, '--proxy');
+  if (file.tox?.proxy !== undefined) return parseProxyUrl(file.tox.proxy, `${configFile}: tox.proxy`);
+  const name = env.ALL_PROXY !== undefined ? 'ALL_PROXY' : env.all_proxy !== undefined ? 'all_proxy' : undefined;
+  return name ? parseProxyUrl(env[name]!, name) : undefined;
+}
+
+/** With a proxy, nothing may go around it: no LAN broadcasts, no names for the local resolver. */
+function checkProxyCompatible(mode: BootstrapMode, nodes: BootstrapNode[], configFile: string | undefined): void {
+  if (mode === 'lan') {
+    throw new ToxtunnelError('CONFIG_INVALID', `${configFile ?? 'config'}: tox.bootstrap_mode: lan sends LAN broadcasts around the proxy; use none (listed nodes) or auto with a proxy`, { key: 'tox.bootstrap_mode' });
+  }
+  nodes.forEach((n, i) => {
+    if (!isIP(n.host)) {
+      throw new ToxtunnelError(
+        'CONFIG_INVALID',
+        `${configFile ?? 'config'}: tox.bootstrap_nodes[${i}].address: ${JSON.stringify(n.host)} is a name; with a proxy, names are not resolved (the local resolver would see them, and toxcore's proxy handshake carries IP addresses only): give the node's IP address`,
+        { key: `tox.bootstrap_nodes[${i}].address` },
+      );
+    }
+  });
+}

@@ -165,10 +165,11 @@ export async function startOwnNode(ctx: NetworkContext): Promise<{ session?: Net
       result: fail('tox network', 'no bootstrap nodes: bootstrap_mode is none and tox.bootstrap_nodes is empty, so this node finds nobody', 'add a node to tox.bootstrap_nodes (address, port, public_key), or use bootstrap_mode auto (public nodes) or lan'),
     };
   }
-  // Names that do not resolve: said here (the runtime would only log it).
+  // Names that do not resolve: said here (the runtime would only log it). Not with a proxy:
+  // names must not reach the local resolver then (the runtime skips them, saying why).
   const unresolved: string[] = [];
   for (const n of options.bootstrapNodes) {
-    if (net.isIP(n.host)) continue;
+    if (net.isIP(n.host) || options.proxy) continue;
     try {
       await lookup(n.host);
     } catch {
