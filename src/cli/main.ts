@@ -173,6 +173,19 @@ cli
       .catch(fail),
   );
 
+cli
+  .command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)')
+  .option('-c, --config <file>', 'client config file (its server_id and forwards are used)', text)
+  .option('-d, --data-dir <dir>', 'data directory (the client identity)', text)
+  .option('--server-id <id>', 'the server\'s Tox ID (else client.server_id, or tunnel_create\'s server_id)', text)
+  .option('--proxy <url>', 'reach Tox only through socks5://host:port or http://host:port (docs/proxy.md)', text)
+  // Values are read raw from argv, as the run command's (normalize); loaded on use (the SDK is only needed here).
+  .action(() =>
+    import('../mcp/mcp-command.ts')
+      .then(({ runMcp }) => runMcp(normalize(process.argv.slice(2)), VERSION))
+      .catch(fail),
+  );
+
 cli.command('[...args]', 'run the server or the client').action((args: string[], options: { service?: boolean }) => {
   if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
   return run({ ...normalize(process.argv.slice(2)), service: options.service === true }).catch(fail);

@@ -256,7 +256,12 @@ function bool(value: string, source: string): boolean {
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
  */
-export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+export function resolveConfig(
+  flags: CliFlags,
+  env: Record<string, string | undefined> = process.env,
+  /** clientLater: a client may lack the server ID and forwards (`toxtunnel mcp` gets them from tool calls). */
+  options: { clientLater?: boolean } = {},
+): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
   const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
   const base = configFile ? dirname(configFile) : process.cwd();
@@ -327,7 +332,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
           ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
         }));
 
-  if (mode === 'client') {
+  if (mode === 'client' && !options.clientLater) {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
     if (forwards.length + reverse.length + socks.length === 0 && !pipe) {
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
