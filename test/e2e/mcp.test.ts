@@ -11,6 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runtimeCommand } from '../helpers/peer.ts';
 import { type Bootstrapd, startBootstrapd } from '../helpers/bootstrapd.ts';
 import { CLI, type CliProcess, type Service, echo, echoRoundTrip, runCli, runCliSync, sha256, startService, testData } from '../helpers/tunnel-env.ts';
 
@@ -197,6 +198,32 @@ test('tunnel_close closes the listener; stdin EOF closes everything and exits 0'
   assert.is(code, 0, `exit code (log:\n${mcpLog})`);
   assert.match(mcpLog, /toxtunnel mcp: stdin ended: closing every tunnel/);
   assert.is(await connectable(P.forward), false);
+});
+
+test('Bun and Deno run it too: initialize, tools/list, print_id, a tool error without a server, exit on EOF', async () => {
+  for (const runtime of ['bun', 'deno'] as const) {
+    const [command, prefix] = runtimeCommand(runtime, CLI);
+    const dataDir = join(dir, `${runtime}-data`);
+    const other = new StdioClientTransport({ command, args: [...prefix, 'mcp', '-d', dataDir], env: { ...(process.env as Record<string, string>), NO_COLOR: '1' }, stderr: 'pipe' });
+    let log = '';
+    other.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const client = new Client({ name: 'toxtunnel-test', version: '1' });
+    try {
+      await client.connect(other);
+      assert.is((await client.listTools()).tools.length, 6, runtime);
+      const id = (await client.callTool({ name: 'print_id', arguments: {} })) as Result;
+      assert.is((id.structuredContent as { tox_id: string }).tox_id, /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', dataDir]).stdout)![0], runtime);
+      const noServer = (await client.callTool({ name: 'server_status', arguments: {} })) as Result;
+      assert.is(noServer.isError, true);
+      assert.match(noServer.content[0]!.text, /no server yet: give server_id/);
+      const child = (other as unknown as { _process: ChildProcess })._process!;
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.stdin!.end();
+      assert.is(await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]), 0, `${runtime} exit (log:\n${log})`);
+    } finally {
+      await other.close().catch(() => {});
+    }
+  }
 });
 
 function connectable(port: number): Promise<boolean> {
