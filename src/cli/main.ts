@@ -175,10 +175,7 @@ cli
 
 cli
   .command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)')
-  .option('-c, --config <file>', 'client config file (its server_id and forwards are used)', text)
-  .option('-d, --data-dir <dir>', 'data directory (the client identity)', text)
-  .option('--server-id <id>', 'the server\'s Tox ID (else client.server_id, or tunnel_create\'s server_id)', text)
-  .option('--proxy <url>', 'reach Tox only through socks5://host:port or http://host:port (docs/proxy.md)', text)
+  // Takes the run command's -c (a client config), -d, -l, --server-id, --proxy, -s (global options).
   // Values are read raw from argv, as the run command's (normalize); loaded on use (the SDK is only needed here).
   .action(() =>
     import('../mcp/mcp-command.ts')
