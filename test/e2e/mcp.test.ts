@@ -12,6 +12,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runtimeCommand } from '../helpers/peer.ts';
+import { makeToxId } from '../../src/tox/tox-id.ts';
 import { type Bootstrapd, startBootstrapd } from '../helpers/bootstrapd.ts';
 import { CLI, type CliProcess, type Service, echo, echoRoundTrip, runCli, runCliSync, sha256, startService, testData } from '../helpers/tunnel-env.ts';
 
@@ -204,7 +205,9 @@ test('Bun and Deno run it too: initialize, tools/list, print_id, a tool error wi
   for (const runtime of ['bun', 'deno'] as const) {
     const [command, prefix] = runtimeCommand(runtime, CLI);
     const dataDir = join(dir, `${runtime}-data`);
-    const other = new StdioClientTransport({ command, args: [...prefix, 'mcp', '-d', dataDir], env: { ...(process.env as Record<string, string>), NO_COLOR: '1' }, stderr: 'pipe' });
+    // No config: bootstrap_mode none from the environment (no public nodes, no LAN discovery).
+    const env = { ...(process.env as Record<string, string>), NO_COLOR: '1', TOXTUNNEL_BOOTSTRAP_MODE: 'none' };
+    const other = new StdioClientTransport({ command, args: [...prefix, 'mcp', '-d', dataDir], env, stderr: 'pipe' });
     let log = '';
     other.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const client = new Client({ name: 'toxtunnel-test', version: '1' });
@@ -216,6 +219,14 @@ test('Bun and Deno run it too: initialize, tools/list, print_id, a tool error wi
       const noServer = (await client.callTool({ name: 'server_status', arguments: {} })) as Result;
       assert.is(noServer.isError, true);
       assert.match(noServer.content[0]!.text, /no server yet: give server_id/);
+      // A server named by the call (nobody runs it): the tunnel is made and waits for it.
+      const absent = makeToxId(new Uint8Array(32).fill(7), 1).text;
+      const waiting = (await client.callTool({ name: 'tunnel_create', arguments: { type: 'local', remote_host: '127.0.0.1', remote_port: P.echo, server_id: absent, wait_seconds: 0 } })) as Result;
+      assert.not.ok(waiting.isError, waiting.content[0]?.text);
+      assert.is((waiting.structuredContent as { state: string }).state, 'waiting for the server');
+      assert.match((waiting.structuredContent as { note: string }).note, /the server is not reachable yet/);
+      const status = (await client.callTool({ name: 'server_status', arguments: {} })) as Result;
+      assert.equal([(status.structuredContent as { online: boolean }).online, (status.structuredContent as { server_id: string }).server_id], [false, absent]);
       const child = (other as unknown as { _process: ChildProcess })._process!;
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.stdin!.end();
