@@ -55,6 +55,7 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     startPort: config.startPort,
     endPort: config.endPort,
     addressHints: config.addressHints,
+    ...(config.proxy ? { proxy: config.proxy } : {}),
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
 }

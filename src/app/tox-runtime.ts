@@ -6,7 +6,8 @@
  */
 import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
-import { type Connection, ToxNode } from '../tox/tox-node.ts';
+import { describeProxy } from '../config/proxy-url.ts';
+import { type Connection, type ProxyOptions, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
 import { loadHints, sameHint, saveHints, type StoredHint } from './address-hints.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
@@ -34,6 +35,8 @@ export interface NetworkOptions {
   endPort?: number;
   /** Remember where friends were (data_dir/tox_hints.json) and reach them there first. Default true. */
   addressHints?: boolean;
+  /** Every Tox connection through this proxy (needs udp false). */
+  proxy?: ProxyOptions;
 }
 
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
@@ -89,6 +92,7 @@ export class ToxRuntime {
       startPort: options.startPort,
       endPort: options.endPort,
       savedata,
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
     const runtime = new ToxRuntime(node, options, log, handlers);
     const faults = faultsFromEnvironment();
@@ -108,6 +112,7 @@ export class ToxRuntime {
         ? `Tox node up: UDP port ${udpPort}, DHT key ${node.dhtId}${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''} (other nodes may bootstrap from these)`
         : `Tox node up: TCP only${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''}`,
     );
+    if (options.proxy) log.info(`every Tox connection goes through the ${describeProxy(options.proxy)} (UDP off)`);
     try {
       await runtime.bootstrap();
     } catch (error) {

@@ -57,6 +57,7 @@ cli
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one', text)
   .option('--invite <line>', 'client: a `toxtunnel invite` line: the server\'s ID, secret and address hints (docs/invite.md)', text)
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
   .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
@@ -95,6 +96,7 @@ function normalize(argv: string[]): RunFlags {
     secret: last('-s', '--secret'),
     invite: last('--invite'),
     ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
+    proxy: last('--proxy'),
   };
 }
 
@@ -187,6 +189,16 @@ cli
       .then((code) => {
         process.exitCode = code;
       })
+      .catch(fail),
+  );
+
+cli
+  .command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)')
+  // Takes the run command's -c (a client config), -d, -l, --server-id, --proxy, -s (global options).
+  // Values are read raw from argv, as the run command's (normalize); loaded on use (the SDK is only needed here).
+  .action(() =>
+    import('../mcp/mcp-command.ts')
+      .then(({ runMcp }) => runMcp(normalize(process.argv.slice(2)), VERSION))
       .catch(fail),
   );
 

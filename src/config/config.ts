@@ -7,6 +7,7 @@
  * docs/config.md is the reference.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
@@ -17,7 +18,9 @@ import type { FriendHint } from '../tox/tox-node.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
+import { parseProxyUrl } from './proxy-url.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
+import type { ProxyOptions } from '../tox/tox-node.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -49,6 +52,7 @@ export const CONFIG_SPEC: Spec = {
         end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
         address_hints: { type: 'bool' }, // ours: remember where friends were and reach them there first (docs/config.md)
+        proxy: { type: 'string' }, // ours (tuntox reads ALL_PROXY): socks5://host:port, http://host:port or none
         bootstrap_nodes: {
           type: 'list',
           item: {
@@ -130,6 +134,7 @@ export interface ConfigFile {
     end_port?: number;
     bootstrap_mode?: BootstrapMode;
     address_hints?: boolean;
+    proxy?: string;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
   server?: { rules_file?: string; shared_secret?: string; whitelist?: string[]; allow_any?: boolean; max_friends?: number };
@@ -208,6 +213,8 @@ export interface CliFlags {
   secret?: string;
   invite?: string;
   allowAny?: boolean;
+  /** socks5://host:port, http://host:port or none. */
+  proxy?: string;
 }
 
 export interface ResolvedConfig {
@@ -227,6 +234,9 @@ export interface ResolvedConfig {
   /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
   addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
+  /** Every Tox connection goes through this proxy (UDP is then off). */
+  proxy: ProxyOptions | undefined;
+  /** Absolute path, or undefined: no rules (allow all, warned). */
   rulesFile: string | undefined;
   /** Server: admit every friend when no rules, secret or whitelist configure access. */
   allowAny: boolean;
@@ -270,7 +280,12 @@ function bool(value: string, source: string): boolean {
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
  * TOXTUNNEL_ADDRESS_HINTS, TOXTUNNEL_ALLOW_ANY.
  */
-export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+export function resolveConfig(
+  flags: CliFlags,
+  env: Record<string, string | undefined> = process.env,
+  /** clientLater: a client may lack the server ID and forwards (`toxtunnel mcp` gets them from tool calls). */
+  options: { clientLater?: boolean } = {},
+): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
   const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
   const base = configFile ? dirname(configFile) : process.cwd();
@@ -288,7 +303,8 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   const pipeMode = Boolean(flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe);
   const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? (pipeMode ? 'warn' : (file.logging?.level ?? 'info'));
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
-  const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
+  const proxy = resolveProxy(flags, env, file, configFile);
+  const udp = proxy ? false : env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =
     flags.port !== undefined
       ? parsePort(String(flags.port), 'port', '-p/--port', true)
@@ -302,6 +318,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     publicKey: n.public_key!.trim(),
     ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
   }));
+  if (proxy) checkProxyCompatible(bootstrapMode, bootstrapNodes, configFile);
 
   const inviteText = flags.invite ?? file.client?.invite;
   const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : `${configFile}: client.invite`);
@@ -348,7 +365,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
           ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
         }));
 
-  if (mode === 'client') {
+  if (mode === 'client' && !options.clientLater) {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
     if (forwards.length + reverse.length + socks.length === 0 && !pipe) {
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
@@ -377,6 +394,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
       addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
         ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
         : undefined,
+    proxy,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
@@ -399,3 +417,31 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   };
 }
 
+
+/**
+ * The proxy: --proxy, else tox.proxy, else ALL_PROXY / all_proxy (as tuntox reads it, and
+ * curl). ALL_PROXY comes last, not before the file as TOXTUNNEL_* variables do: it is set for
+ * every program, so a config file's `proxy: none` must be able to opt out of it.
+ */
+function resolveProxy(flags: CliFlags, env: Record<string, string | undefined>, file: ConfigFile, configFile: string | undefined): ProxyOptions | undefined {
+  if (flags.proxy !== undefined) return parseProxyUrl(flags.proxy, '--proxy');
+  if (file.tox?.proxy !== undefined) return parseProxyUrl(file.tox.proxy, `${configFile}: tox.proxy`);
+  const name = env.ALL_PROXY !== undefined ? 'ALL_PROXY' : env.all_proxy !== undefined ? 'all_proxy' : undefined;
+  return name ? parseProxyUrl(env[name]!, name) : undefined;
+}
+
+/** With a proxy, nothing may go around it: no LAN broadcasts, no names for the local resolver. */
+function checkProxyCompatible(mode: BootstrapMode, nodes: BootstrapNode[], configFile: string | undefined): void {
+  if (mode === 'lan') {
+    throw new ToxtunnelError('CONFIG_INVALID', `${configFile ?? 'config'}: tox.bootstrap_mode: lan sends LAN broadcasts around the proxy; use none (listed nodes) or auto with a proxy`, { key: 'tox.bootstrap_mode' });
+  }
+  nodes.forEach((n, i) => {
+    if (!isIP(n.host)) {
+      throw new ToxtunnelError(
+        'CONFIG_INVALID',
+        `${configFile ?? 'config'}: tox.bootstrap_nodes[${i}].address: ${JSON.stringify(n.host)} is a name; with a proxy, names are not resolved (the local resolver would see them, and toxcore's proxy handshake carries IP addresses only): give the node's IP address`,
+        { key: `tox.bootstrap_nodes[${i}].address` },
+      );
+    }
+  });
+}

@@ -30,6 +30,11 @@ export interface ToxcoreExports {
     startPort: number,
     endPort: number,
     tcpPort: number,
+    /** Tox_Proxy_Type: 0 none, 1 HTTP, 2 SOCKS5. */
+    proxyType: number,
+    /** An IP literal (C string), or 0 without a proxy. */
+    proxyHost: BytePtr | 0,
+    proxyPort: number,
     savedata: BytePtr | 0,
     savedataLength: number,
     logEnabled: number,
