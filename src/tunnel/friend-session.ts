@@ -80,6 +80,8 @@ export class FriendSession {
   protocol: PeerProtocol;
   private readonly initialProtocol: PeerProtocol;
   private readonly tuntox: TuntoxTranslator | undefined;
+  /** measureRtt() calls waiting for a PONG. */
+  private pongWaiters: Array<() => void> = [];
 
   constructor(
     node: ToxNode,
@@ -111,6 +113,26 @@ export class FriendSession {
       },
       handlers.liveness,
     );
+  }
+
+  /**
+   * Round trip of a PING (base protocol: every peer answers PONG), in ms; undefined when no
+   * PONG came within timeoutMs. A PONG to a keepalive PING sent just before may end it early.
+   */
+  measureRtt(timeoutMs: number): Promise<number | undefined> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(performance.now() - started);
+      };
+      const timer = setTimeout(() => {
+        this.pongWaiters = this.pongWaiters.filter((w) => w !== wake);
+        resolve(undefined);
+      }, timeoutMs);
+      this.pongWaiters.push(wake);
+      this.link.sendUrgent(encodePacket({ kind: 'ping' }));
+    });
   }
 
   /** True when both sides announced the capability. */
@@ -274,6 +296,7 @@ export class FriendSession {
         this.link.sendBestEffort(encodePacket({ kind: 'pong' }));
         return;
       case 'pong':
+        for (const wake of this.pongWaiters.splice(0)) wake();
         return;
       case 'open':
         if (!this.handlers.open) {
