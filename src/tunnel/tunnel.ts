@@ -65,6 +65,13 @@ export class Tunnel {
   private readonly window = new SendWindow();
   private readonly acks = new AckCounter();
   private pendingOut: Uint8Array[] = [];
+  /**
+   * DATA payloads received in this turn of the event loop, written to the stream together at
+   * its end (one write per iteration, not one per 1.4 kB packet: the syscalls were a tenth of
+   * the receiver's CPU).
+   */
+  private inbox: Uint8Array[] = [];
+  private inboxBytes = 0;
   private inputEnded = false;
   private closeSent = false;
   private finSent = false;
@@ -128,15 +135,27 @@ export class Tunnel {
       this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the window is ${SEND_WINDOW_BYTES})`, true);
       return;
     }
-    this.output.write(payload, (error) => {
+    if (this.inbox.length === 0) queueMicrotask(this.flushInbox);
+    this.inbox.push(payload);
+    this.inboxBytes += payload.length;
+  }
+
+  /** Writes what DATA brought since the last flush (in order, before any end of the stream). */
+  private readonly flushInbox = (): void => {
+    if (this.inbox.length === 0 || this.state === 'closed') return;
+    const chunks = this.inbox;
+    const bytes = this.inboxBytes;
+    this.inbox = [];
+    this.inboxBytes = 0;
+    this.output.write(chunks.length === 1 ? chunks[0]! : concat(chunks, bytes), (error) => {
       if (error || this.state === 'closed') return;
-      const ack = this.acks.delivered(payload.length);
+      const ack = this.acks.delivered(bytes);
       if (ack === undefined) return;
       this.receivedUnacked -= ack;
       // ACKs overtake queued data: they must not wait behind the very data they unblock.
       this.link.sendUrgent(encodePacket({ kind: 'ack', tunnelId: this.id, bytesAcked: ack }));
     });
-  }
+  };
 
   /** ACK from the peer (incremental count of payload bytes it delivered). */
   receiveAck(bytes: number): void {
@@ -162,6 +181,7 @@ export class Tunnel {
   receiveFin(): void {
     if (this.state === 'closed' || this.finReceived) return;
     this.finReceived = true;
+    this.flushInbox();
     this.output.end();
     if (this.finSent) this.bothDirectionsDone();
   }
@@ -252,6 +272,7 @@ export class Tunnel {
 
   private finish(error: string | undefined): void {
     if (this.state === 'closed') return;
+    this.flushInbox();
     this.state = 'closed';
     this.cleanup();
     // end() after the writes already queued: everything received is flushed first.
@@ -271,6 +292,16 @@ export class Tunnel {
   private sendFrame(frame: Frame): void {
     this.link.send(encodePacket(frame));
   }
+}
+
+function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 function abort(stream: Readable | Writable): void {
