@@ -46,6 +46,32 @@ void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt)
     cc->srtt = cc->srtt == 0 ? rtt : cc->srtt + (rtt - cc->srtt) / 8.0;
 }
 
+void tt_cc_on_written(Tt_Cc *cc)
+{
+    ++cc->written;
+}
+
+double tt_cc_cwnd(const Tt_Cc *cc)
+{
+    const double rtt = (cc->min_rtt == UINT32_MAX ? 0.0 : (double)cc->min_rtt) + TT_CC_ACK_ALLOWANCE_MS;
+    const double bw = cc->btl_bw > 0 ? cc->btl_bw : TT_CC_INITIAL_RATE;
+    const double cwnd = TT_CC_CWND_GAIN * bw * rtt / 1000.0;
+    return cwnd < TT_CC_CWND_MIN ? TT_CC_CWND_MIN : cwnd;
+}
+
+uint32_t tt_cc_allowance(const Tt_Cc *cc)
+{
+    if (cc->tokens < 1.0) {
+        return 0;
+    }
+    const double outstanding = (double)(uint32_t)(cc->written - cc->acked);
+    const double room = tt_cc_cwnd(cc) - outstanding;
+    if (room < 1.0) {
+        return 0;
+    }
+    return (uint32_t)(room < cc->tokens ? room : cc->tokens);
+}
+
 void tt_cc_on_refused(Tt_Cc *cc)
 {
     cc->limited = true;
@@ -163,8 +189,9 @@ static void tick(Tt_Cc *cc, uint64_t now)
     set_rate(cc);
 #ifdef TT_CC_TRACE
     if (cc->tick % 25 == 0) {
-        printf("cc t=%llu mode=%d rate=%.0f btl=%.0f sample=%.0f busy=%u minrtt=%u srtt=%.1f tokens=%.1f\n",
-               (unsigned long long)now, cc->mode, cc->rate, cc->btl_bw, sample, busy_ticks, cc->min_rtt, cc->srtt, cc->tokens);
+        printf("cc t=%llu mode=%d rate=%.0f btl=%.0f sample=%.0f busy=%u minrtt=%u srtt=%.1f tokens=%.1f out=%u cwnd=%.0f\n",
+               (unsigned long long)now, cc->mode, cc->rate, cc->btl_bw, sample, busy_ticks, cc->min_rtt, cc->srtt, cc->tokens,
+               (unsigned)(cc->written - cc->acked), tt_cc_cwnd(cc));
     }
 #endif
 }

@@ -18,6 +18,11 @@
  *   DRAIN    one round at DRAIN_GAIN x estimate (empties the queue STARTUP built), then PROBE.
  *   PROBE    rounds at gains 1.25, 0.75, 1, 1, 1, 1, 1, 1 (cycling).
  *
+ * Besides the rate, new packets are held back while more than a congestion window is
+ * outstanding (sent, not yet confirmed): CWND_GAIN x estimate x (min RTT + ACK allowance).
+ * Without it a sender that is not rate-limited (its estimate above what the application
+ * offers) fills the receiver's socket buffer until it overflows.
+ *
  * A "round" is max(min RTT, TT_CC_ROUND_MS): acknowledgements come back in the peer's request
  * packets, which toxcore sends at most every 50 ms, so shorter rounds would see no feedback.
  * Samples taken while the sender had nothing to send (application-limited) only ever raise
@@ -51,6 +56,11 @@
 #define TT_CC_STARTUP_GAIN 2.5
 #define TT_CC_DRAIN_GAIN 0.6
 #define TT_CC_MIN_RTT_WINDOW_MS 10000
+#define TT_CC_CWND_GAIN 2.0
+/* Confirmations come in batches (every request packet or reply of the peer), so the window
+ * allows for this much more than the round trip. */
+#define TT_CC_ACK_ALLOWANCE_MS 10.0
+#define TT_CC_CWND_MIN 128.0
 
 enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2 };
 
@@ -61,6 +71,7 @@ typedef struct Tt_Cc {
     uint64_t refill_at;
 
     uint32_t acked;  /* running count of packets the peer confirmed (wraps) */
+    uint32_t written; /* running count of packets put in the send buffer (wraps) */
     bool limited;    /* the sender had more to send than the pacing allowed, this tick */
     bool busy;       /* limited at some point in the current sample span */
 
@@ -92,6 +103,12 @@ void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt);
 void tt_cc_on_refused(Tt_Cc *cc);
 /* Updates the estimate and refills tokens; call on every iteration. */
 void tt_cc_update(Tt_Cc *cc, uint64_t now);
+/* A packet was put in the send buffer. */
+void tt_cc_on_written(Tt_Cc *cc);
+/* How many new packets may leave now: tokens, limited by the congestion window. */
+uint32_t tt_cc_allowance(const Tt_Cc *cc);
+/* The congestion window, packets. */
+double tt_cc_cwnd(const Tt_Cc *cc);
 /* Milliseconds until at least one token is due. */
 uint32_t tt_cc_wait_ms(const Tt_Cc *cc);
 

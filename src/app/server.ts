@@ -10,7 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { Capability, ErrorCode } from '../protocol/frame.ts';
+import { ErrorCode, OUR_CAPABILITIES } from '../protocol/frame.ts';
 import type { FriendSession, OpenRequest } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 import type { Logger } from './logger.ts';
@@ -89,7 +89,7 @@ export class ToxtunnelServer {
     }
     let server: ToxtunnelServer | undefined;
     const runtime = await ToxRuntime.start(options, log, {
-      capabilities: options.extensions === false ? 0 : Capability.HALF_CLOSE | Capability.REVERSE,
+      capabilities: options.extensions === false ? 0 : OUR_CAPABILITIES,
       open: (session, request) => server?.open(session, request),
       tunnelClosed: (session, tunnel, error) => {
         server?.stats.closed(tunnel, error);

@@ -151,6 +151,7 @@ export class FriendSession {
     const tunnel = new Tunnel(id, input, output, this.link, events, state, {
       target,
       peerHalfClose: () => this.supports(Capability.HALF_CLOSE),
+      wideWindow: () => this.supports(Capability.WIDE_WINDOW),
       ...(refused ? { refused } : {}),
     });
     this.tunnels.set(id, tunnel);

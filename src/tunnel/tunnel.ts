@@ -16,7 +16,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { type Frame, encodePacket, MAX_DATA_PAYLOAD } from '../protocol/frame.ts';
-import { AckCounter, SEND_WINDOW_BYTES, SendWindow } from '../protocol/flow-control.ts';
+import { ACK_THRESHOLD_BYTES, AckCounter, SEND_WINDOW_BYTES, SendWindow, WIDE_ACK_THRESHOLD_BYTES, WIDE_SEND_WINDOW_BYTES } from '../protocol/flow-control.ts';
 import type { FriendLink } from './friend-link.ts';
 
 export type TunnelState = 'opening' | 'open' | 'closing' | 'closed';
@@ -40,6 +40,8 @@ export interface TunnelOptions {
   target: string;
   /** Whether the peer understands TUNNEL_FIN (decided when our input ends). */
   peerHalfClose: () => boolean;
+  /** Whether both peers announced WIDE_WINDOW (2 MiB window, ACK every 64 KiB). */
+  wideWindow?: () => boolean;
   /**
    * Called instead of destroying the streams when the tunnel fails before it opened (a SOCKS
    * front end writes its failure reply here, then closes the socket itself).
@@ -52,7 +54,7 @@ export interface TunnelOptions {
  * acknowledged by us means it ignores flow control: we fail the tunnel rather than buffer
  * without bound (a little slack for packets crossing our ACKs).
  */
-const RECEIVE_LIMIT_BYTES = SEND_WINDOW_BYTES + 4 * MAX_DATA_PAYLOAD;
+const RECEIVE_SLACK_BYTES = 4 * MAX_DATA_PAYLOAD;
 
 /** How long a locally closed tunnel waits for the peer's CLOSE before ending the stream. */
 const CLOSE_LINGER_MS = 5000;
@@ -131,8 +133,9 @@ export class Tunnel {
     this.stats.bytesIn += payload.length;
     this.stats.lastActivity = Date.now();
     this.receivedUnacked += payload.length;
-    if (this.receivedUnacked > RECEIVE_LIMIT_BYTES) {
-      this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the window is ${SEND_WINDOW_BYTES})`, true);
+    const window = this.options.wideWindow?.() ? WIDE_SEND_WINDOW_BYTES : SEND_WINDOW_BYTES;
+    if (this.receivedUnacked > window + RECEIVE_SLACK_BYTES) {
+      this.fail(`the peer ignored flow control (${this.receivedUnacked} bytes un-acknowledged, the window is ${window})`, true);
       return;
     }
     if (this.inbox.length === 0) queueMicrotask(this.flushInbox);
@@ -149,6 +152,7 @@ export class Tunnel {
     this.inboxBytes = 0;
     this.output.write(chunks.length === 1 ? chunks[0]! : concat(chunks, bytes), (error) => {
       if (error || this.state === 'closed') return;
+      this.acks.threshold = this.options.wideWindow?.() ? WIDE_ACK_THRESHOLD_BYTES : ACK_THRESHOLD_BYTES;
       const ack = this.acks.delivered(bytes);
       if (ack === undefined) return;
       this.receivedUnacked -= ack;
@@ -221,6 +225,7 @@ export class Tunnel {
   /** Moves pending input into DATA frames while the window and the link allow. */
   private pump(): void {
     if (this.state !== 'open' && this.state !== 'closing') return;
+    this.window.size = this.options.wideWindow?.() ? WIDE_SEND_WINDOW_BYTES : SEND_WINDOW_BYTES;
     while (this.pendingOut.length > 0 && !this.link.congested) {
       const room = Math.min(this.window.available(), MAX_DATA_PAYLOAD);
       if (room <= 0) break;
