@@ -59,7 +59,7 @@
 #define TT_CC_CWND_GAIN 2.0
 /* Confirmations come in batches (every request packet or reply of the peer), so the window
  * allows for this much more than the round trip. */
-#define TT_CC_ACK_ALLOWANCE_MS 10.0
+#define TT_CC_ACK_ALLOWANCE_MS 4.0
 #define TT_CC_CWND_MIN 128.0
 
 enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2 };

@@ -226,7 +226,7 @@ export class Tunnel {
   private pump(): void {
     if (this.state !== 'open' && this.state !== 'closing') return;
     this.window.size = this.options.wideWindow?.() ? WIDE_SEND_WINDOW_BYTES : SEND_WINDOW_BYTES;
-    while (this.pendingOut.length > 0 && !this.link.congested) {
+    while (this.pendingOut.length > 0 && !this.link.congestedFor(this.id)) {
       const room = Math.min(this.window.available(), MAX_DATA_PAYLOAD);
       if (room <= 0) break;
       const chunk = this.pendingOut[0]!;
