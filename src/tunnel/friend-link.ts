@@ -101,7 +101,7 @@ export class FriendLink {
   /** Packets sent outside toxcore's congestion control. */
   uncontrolledSent = 0;
   private budget = UNCONTROLLED_BURST;
-  private budgetAt = performance.now();
+  private budgetAt: number | undefined;
   private readonly writableListeners = new Set<() => void>();
 
   /**
@@ -154,7 +154,7 @@ export class FriendLink {
   /** One packet from the skip budget, if there is one left. */
   private takeBudget(): boolean {
     const now = this.now();
-    this.budget = Math.min(UNCONTROLLED_BURST, this.budget + ((now - this.budgetAt) * UNCONTROLLED_PER_SECOND) / 1000);
+    this.budget = Math.min(UNCONTROLLED_BURST, this.budget + ((now - (this.budgetAt ?? now)) * UNCONTROLLED_PER_SECOND) / 1000);
     this.budgetAt = now;
     if (this.budget < 1) return false;
     this.budget--;
