@@ -20,3 +20,21 @@ export class ToxtunnelError extends Error {
 export function isToxtunnelError(value: unknown, code?: string): value is ToxtunnelError {
   return value instanceof ToxtunnelError && (code === undefined || value.code === code);
 }
+
+/** "no space left on the device (ENOSPC)" rather than a bare errno code. */
+export function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'the file system is read-only',
+    EEXIST: 'a file of that name already exists',
+    ELOOP: 'it is a symbolic link (refused)',
+    EISDIR: 'it is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    EDQUOT: 'the disk quota is exhausted',
+  };
+  return code && words[code] ? `${words[code]} (${code})` : (error as Error).message;
+}

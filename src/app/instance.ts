@@ -70,10 +70,14 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       extensions: config.extensions,
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
       ...(config.whitelist ? { whitelist: config.whitelist } : {}),
+      allowAny: config.allowAny,
+      ...(config.maxFriends !== undefined ? { maxFriends: config.maxFriends } : {}),
     },
     log,
   );
-  const watcher = config.rulesFile ? new RulesWatcher(config.rulesFile, loadRules, (rules) => server.setPolicy(rules), log) : undefined;
+  const watcher = config.rulesFile
+    ? new RulesWatcher(config.rulesFile, loadRules, { apply: (rules, problem) => server.setPolicy(rules, problem), problem: (problem) => server.setRulesProblem(problem) }, log)
+    : undefined;
   watcher?.start();
   return {
     mode: 'server',
@@ -110,6 +114,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      ...(config.maxWaiting !== undefined ? { maxWaiting: config.maxWaiting } : {}),
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
     log,

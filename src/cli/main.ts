@@ -56,6 +56,7 @@ cli
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
+  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
 
 /**
@@ -90,6 +91,7 @@ function normalize(argv: string[]): RunFlags {
     dynamic: rawValues(argv, ['-D', '--dynamic']),
     pipe: last('--pipe'),
     secret: last('-s', '--secret'),
+    ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
   };
 }
 

@@ -66,6 +66,8 @@ export const CONFIG_SPEC: Spec = {
         rules_file: { type: 'string' },
         shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
         whitelist: { type: 'list', item: hex(64, "a friend's public key") }, // ours
+        allow_any: { type: 'bool' }, // ours: admit every friend when nothing else configures access
+        max_friends: { type: 'int', min: 1, max: 10000 }, // ours: friend requests beyond it are refused
       },
     },
     client: {
@@ -87,6 +89,7 @@ export const CONFIG_SPEC: Spec = {
         pipe: { type: 'string' },
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
+        max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
         reverse: {
           // ours (ssh -R): the server listens on remote_port and carries connections here
           type: 'list',
@@ -124,13 +127,14 @@ export interface ConfigFile {
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[]; allow_any?: boolean; max_friends?: number };
   client?: {
     server_id?: string;
     forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
     shared_secret?: string;
     connect_timeout?: number;
+    max_waiting?: number;
     reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
     socks?: Array<{ port?: number; bind?: string; username?: string; password?: string }>;
   };
@@ -196,6 +200,7 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  allowAny?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -210,8 +215,14 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** Absolute path, or undefined: no rules (allow all, warned). */
+  /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
   rulesFile: string | undefined;
+  /** Server: admit every friend when no rules, secret or whitelist configure access. */
+  allowAny: boolean;
+  /** Server: friends kept at most (undefined: the default). */
+  maxFriends: number | undefined;
+  /** Client: local connections that may wait for the server at once (undefined: the default). */
+  maxWaiting: number | undefined;
   serverId: string | undefined;
   forwards: Forward[];
   reverse: ReverseForward[];
@@ -245,7 +256,8 @@ function bool(value: string, source: string): boolean {
  * Environment overrides, documented in docs/config.md:
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
- * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
+ * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
+ * TOXTUNNEL_ALLOW_ANY.
  */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
@@ -347,6 +359,9 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     pipe,
     sharedSecret,
     whitelist: file.server?.whitelist?.map((k) => k.trim().toUpperCase()),
+    allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
+    maxFriends: file.server?.max_friends,
+    maxWaiting: file.client?.max_waiting,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
     controlSocket: file.control_socket ?? true,
     connectTimeoutMs:
