@@ -172,12 +172,14 @@ export class ToxtunnelServer {
     if (refusal) {
       // Never log the message: it may be a (wrong) shared secret.
       this.throttled.log(`request:${publicKey}`, `refused a friend request from ${publicKey}: ${refusal}`);
+      // Hear it again when it asks again (its access may be given back, or its secret fixed).
+      node.forgetFriendRequest(publicKey);
       return;
     }
     const friend = node.addFriendNoRequest(publicKey);
     if (this.options.sharedSecret !== undefined) this.ledger.record(publicKey, this.options.sharedSecret);
     this.runtime.save();
-    this.log.info(`accepted friend request from ${publicKey} (${this.label(friend, publicKey)})`);
+    this.log.info(`accepted friend request from ${publicKey}: ${this.label(friend, publicKey)}`);
   }
 
   /**

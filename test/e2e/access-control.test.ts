@@ -24,6 +24,7 @@ const DENY_LOOPBACK = ['      - host: 127.0.0.1', '      - host: localhost', '  
 let env: TunnelEnv;
 const services: net.Server[] = [];
 let slowTarget: ChildProcess | undefined;
+let slotTaker: net.Socket | undefined;
 let prober: ToxNode;
 let proberFriend = -1;
 const twins: ToxNode[] = [];
@@ -69,10 +70,12 @@ async function setUp(): Promise<void> {
   // slot is taken below), so every further SYN waits.
   slowTarget = spawn('python3', ['-c', `import socket,time\ns=socket.socket()\ns.bind(("127.0.0.3",${P.slow}))\ns.listen(0)\nprint("ready",flush=True)\ntime.sleep(600)`], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => slowTarget!.stdout!.once('data', () => resolve()));
-  net.connect(P.slow, '127.0.0.3').on('error', () => {});
+  slotTaker = net.connect(P.slow, '127.0.0.3').on('error', () => {});
 
   prober = await ToxNode.create({ udp: true, localDiscovery: false, startPort: P.prober, endPort: P.prober + 9 });
-  const twinSave = (await ToxNode.create({ udp: true, localDiscovery: false, startPort: P.twin, endPort: P.twin + 9 })).savedata();
+  const maker = await ToxNode.create({ udp: true, localDiscovery: false, startPort: P.twin, endPort: P.twin + 9 });
+  const twinSave = maker.savedata();
+  maker.close();
   for (let i = 0; i < 2; i++) twins.push(await ToxNode.create({ udp: true, localDiscovery: false, startPort: P.twin + 10 * (i + 1), endPort: P.twin + 10 * (i + 1) + 9, savedata: twinSave }));
 
   const dir = execFileSync('mktemp', ['-d']).toString().trim();
@@ -110,6 +113,7 @@ async function tearDown(): Promise<void> {
   for (const node of [prober, ...twins]) node?.close();
   await env?.stop();
   slowTarget?.kill();
+  slotTaker?.destroy();
   for (const s of services) s.close();
 }
 

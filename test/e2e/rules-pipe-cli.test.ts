@@ -75,7 +75,7 @@ test.after(async () => {
 test('an allowed target (matched by the wildcard 127.0.0.*, listed port) carries data', async () => {
   const data = testData(300_000, 1);
   assert.is(sha256(await echoRoundTrip(P.fAllowed, data, 60_000)), sha256(data));
-  assert.match(env.server.output, /tunnel \d+ open: friend \d+ -> 127\.0\.0\.1:29201/);
+  assert.match(env.server.output, /tunnel \d+ open: friend \d+ \([^)]*\) -> 127\.0\.0\.1:29201/);
 });
 
 test('a denied host (deny beats allow) and an unlisted port are refused with "Access denied"', async () => {
