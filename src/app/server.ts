@@ -20,7 +20,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import type { AccessPolicy, Decision, ResolvedTarget } from '../config/rules.ts';
 import { ToxtunnelError } from '../errors.ts';
-import { HostError } from '../net/target-host.ts';
+import { type CanonicalHost, canonicalHost, HostError } from '../net/target-host.ts';
 import { ErrorCode, OUR_CAPABILITIES } from '../protocol/frame.ts';
 import type { FriendSession, OpenRequest } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -292,7 +292,7 @@ export class ToxtunnelServer {
     }
     let canonical;
     try {
-      canonical = this.resolver.canonical(host);
+      canonical = canonicalHost(host);
     } catch (error) {
       if (!(error instanceof HostError)) throw error;
       return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `Access denied: ${error.message}`, `refused ${JSON.stringify(host)}:${port}: ${error.message}`, 'denied');
@@ -324,7 +324,7 @@ export class ToxtunnelServer {
   private async resolveAndConnect(
     session: FriendSession,
     { tunnelId, port }: OpenRequest,
-    canonical: ReturnType<TargetResolver['canonical']>,
+    canonical: CanonicalHost,
     setSocket: (socket: net.Socket) => void,
     finish: () => boolean,
     isCancelled: () => boolean,

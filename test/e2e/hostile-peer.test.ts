@@ -133,11 +133,14 @@ test('the server survives a hostile friend; the other friend is unaffected; memo
 
   assert.is(env.server.exitCode, undefined, 'the server is still running');
   assert.ok(echoes >= 5, `the legitimate client kept working (${echoes} echoes)`);
-  const refusedOpens = () => (received.errors.get('Tunnel limit exceeded') ?? 0) + (received.errors.get('Too many opens: slow down') ?? 0);
-  // The answers queue behind everything else the server sends this friend: give them time.
-  for (let waited = 0; refusedOpens() < 9_800 && waited < 30_000; waited += 500) await new Promise((r) => setTimeout(r, 500));
+  // Refused by the tunnel limit, the OPEN rate, or the cap on connects in progress.
+  const refusals = ['Tunnel limit exceeded', 'Too many opens: slow down', 'Server busy: too many connects in progress'];
+  const refusedOpens = () => refusals.reduce((sum, text) => sum + (received.errors.get(text) ?? 0), 0);
+  // Not every answer arrives: this process is too busy flooding to take them all, and a server
+  // whose link to a friend backs up past 8 MiB clears it (FriendLink). The limit itself is
+  // checked below on the server's own count of the attacker's tunnels.
   const limitErrors = refusedOpens();
-  assert.ok(limitErrors >= 9_800, `OPENs beyond the limit were refused (${limitErrors}: ${JSON.stringify([...received.errors].slice(0, 8))})`);
+  assert.ok(limitErrors >= 1_000, `OPENs beyond the limits were refused (${limitErrors}: ${JSON.stringify(refusals.map((t) => [t, received.errors.get(t)]))})`);
   assert.ok(received.acks >= 100, `the first 100 OPENs were accepted (${received.acks} ACKs)`);
   const rssAfter = rssMiB(serverPid);
   console.log(`hostile friend: ${echoes} legitimate echoes meanwhile; server RSS ${rssBefore.toFixed(0)} -> ${rssAfter.toFixed(0)} MiB; ${limitErrors} limit errors, ${received.errors.get('Tunnel not found') ?? 0} not-found, ${received.pongs} PONGs`);

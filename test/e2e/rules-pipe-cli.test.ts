@@ -85,7 +85,8 @@ test('a denied host (deny beats allow) and an unlisted port are refused with "Ac
   await env.client.waitForOutput(/failed: Access denied[^]*failed: Access denied/, 5000, 'two Access denied errors');
   assert.is(services[1]!.connections, before, 'the server never connected to the denied target');
   assert.match(env.server.output, /denied localhost:29201: denied by the rule/);
-  assert.match(env.server.output, /denied 127\.0\.0\.1:29202: no allow entry/);
+  // Denials of one friend are logged once a minute, the rest counted into the next line.
+  assert.not.match(env.server.output, /denied 127\.0\.0\.1:29202/);
 });
 
 let nextPipePort = 29400;
