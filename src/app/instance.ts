@@ -10,6 +10,7 @@
  *   …
  *   await tunnel.stop();
  */
+import { setImmediate } from 'node:timers';
 import type { ResolvedConfig } from '../config/config.ts';
 import { loadRules } from '../config/rules.ts';
 import { PUBLIC_BOOTSTRAP_NODES } from './public-nodes.ts';
@@ -19,6 +20,7 @@ import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
 import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
+import type { ToxNode } from '../tox/tox-node.ts';
 
 export interface Health {
   ok: boolean;
@@ -52,8 +54,24 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     localDiscovery: config.bootstrapMode === 'lan',
     startPort: config.startPort,
     endPort: config.endPort,
+    addressHints: config.addressHints,
+    ...(config.proxy ? { proxy: config.proxy } : {}),
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
+}
+
+/**
+ * Resolves once the datagrams toxcore sent while stopping have left (node's dgram sends one
+ * tick after send()): among them the kill packets that tell friends we left, so that they
+ * accept our next start at once. A process that exits right after stop() would drop them.
+ */
+/** Where this node can be reached now (for `toxtunnel invite`): DHT key (changes every start) and ports. */
+function where(node: ToxNode): Record<string, unknown> {
+  return { dhtKey: node.dhtId, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
+}
+
+function lastDatagramsSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function start(config: ResolvedConfig, log: Logger = silentLogger): Promise<Instance> {
@@ -86,13 +104,14 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     async stop() {
       watcher?.stop();
       server.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = server.runtime.node.connectionStatus;
       return { ok: network !== 'none', problems: network === 'none' ? ['not connected to the Tox network'] : [], network };
     },
     stats: () => server.stats.snapshot(),
-    status: () => server.status(),
+    status: () => ({ ...server.status(), ...where(server.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => server.stats.list(),
     close(ref) {
       const entry = server.stats.find(ref);
@@ -114,6 +133,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      ...(config.serverHint ? { serverHint: config.serverHint } : {}),
       ...(config.maxWaiting !== undefined ? { maxWaiting: config.maxWaiting } : {}),
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
@@ -125,6 +145,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     client,
     async stop() {
       client.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = client.runtime.node.connectionStatus;
@@ -135,7 +156,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: problems.length === 0, problems, network };
     },
     stats: () => client.stats.snapshot(),
-    status: () => client.status(),
+    status: () => ({ ...client.status(), ...where(client.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => client.list(),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),

@@ -15,6 +15,7 @@ import { cac } from 'cac';
 import { isToxtunnelError } from '../errors.ts';
 import { initFlagsFromArgv, runInit } from '../init/init-command.ts';
 import { controlDataDir, runControlCommand } from './control-commands.ts';
+import { printInvite } from './invite-command.ts';
 import { printId } from './print-id.ts';
 import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
@@ -54,7 +55,9 @@ cli
   .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)', text)
   .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)', text)
   .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
-  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)', text)
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one', text)
+  .option('--invite <line>', 'client: a `toxtunnel invite` line: the server\'s ID, secret and address hints (docs/invite.md)', text)
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)', text)
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
   .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
@@ -91,7 +94,9 @@ function normalize(argv: string[]): RunFlags {
     dynamic: rawValues(argv, ['-D', '--dynamic']),
     pipe: last('--pipe'),
     secret: last('-s', '--secret'),
+    invite: last('--invite'),
     ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
+    proxy: last('--proxy'),
   };
 }
 
@@ -102,6 +107,20 @@ cli
   .option('--color', 'colour the QR code (white on black)')
   .action((flags: { qr?: boolean; color?: boolean }) =>
     printId({ dataDir: rawValues(process.argv, ['-d', '--data-dir']).at(-1), qr: flags.qr, color: flags.color }).catch(fail),
+  );
+
+cli
+  .command('invite', 'server: print an invite line for a client: Tox ID, shared secret, address hints of the running server (docs/invite.md)')
+  .option('-c, --config <file>', 'the server\'s YAML config file', text)
+  .option('-d, --data-dir <dir>', 'data directory of the server', text)
+  .option('--address <host>', 'an address of this machine to put in the invite (repeatable; none by default)', text)
+  .option('--qr', 'also print the invite as a QR code')
+  .action((flags: { qr?: boolean }) =>
+    printInvite({ ...normalize(process.argv.slice(2)), addresses: rawValues(process.argv, ['--address']), qr: flags.qr === true }, (line) => process.stdout.write(`${line}\n`))
+      .then((code) => {
+        process.exitCode = code;
+      })
+      .catch(fail),
   );
 
 cli
@@ -170,6 +189,16 @@ cli
       .then((code) => {
         process.exitCode = code;
       })
+      .catch(fail),
+  );
+
+cli
+  .command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)')
+  // Takes the run command's -c (a client config), -d, -l, --server-id, --proxy, -s (global options).
+  // Values are read raw from argv, as the run command's (normalize); loaded on use (the SDK is only needed here).
+  .action(() =>
+    import('../mcp/mcp-command.ts')
+      .then(({ runMcp }) => runMcp(normalize(process.argv.slice(2)), VERSION))
       .catch(fail),
   );
 
