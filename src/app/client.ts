@@ -16,7 +16,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ToxtunnelError } from '../errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
 import { CLIENT_TUNNEL_IDS, SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
-import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/frame.ts';
+import { Capability, ErrorCode, type Frame, OUR_CAPABILITIES, ReverseStatus } from '../protocol/frame.ts';
 import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
@@ -257,7 +257,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     parseToxId(options.serverId); // a bad ID fails before any socket is opened
     let client: ToxtunnelClient | undefined;
     const runtime = await ToxRuntime.start(options, log, {
-      capabilities: options.extensions === false ? 0 : Capability.HALF_CLOSE | Capability.REVERSE,
+      capabilities: options.extensions === false ? 0 : OUR_CAPABILITIES,
       ...(options.keepalive ? { liveness: options.keepalive } : {}),
       tunnelOpened: (_session, tunnel) => client?.emit('tunnelOpened', { id: tunnel.id, target: tunnel.target, kind: client.kinds.get(tunnel.id) ?? 'forward' }),
       tunnelClosed: (_session, tunnel, error) => client?.onTunnelClosed(tunnel.id, tunnel, error),

@@ -21,7 +21,7 @@ import net from 'node:net';
 import type { AccessPolicy, Decision, ResolvedTarget } from '../config/rules.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { type CanonicalHost, canonicalHost, HostError } from '../net/target-host.ts';
-import { Capability, ErrorCode } from '../protocol/frame.ts';
+import { ErrorCode, OUR_CAPABILITIES } from '../protocol/frame.ts';
 import type { FriendSession, OpenRequest } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 import { AdmissionLedger } from './admissions.ts';
@@ -139,7 +139,7 @@ export class ToxtunnelServer {
     }
     let server: ToxtunnelServer | undefined;
     const runtime = await ToxRuntime.start(options, log, {
-      capabilities: options.extensions === false ? 0 : Capability.HALF_CLOSE | Capability.REVERSE,
+      capabilities: options.extensions === false ? 0 : OUR_CAPABILITIES,
       open: (session, request) => server?.open(session, request),
       tunnelClosed: (session, tunnel, error) => {
         server?.stats.closed(tunnel, error);

@@ -8,6 +8,12 @@
 export const SEND_WINDOW_BYTES = 256 * 1024;
 /** The receiver acknowledges once this much payload has been delivered since its last ACK. */
 export const ACK_THRESHOLD_BYTES = 16 * 1024;
+/**
+ * With the WIDE_WINDOW extension (both peers announced it): the base window allows only
+ * 256 KiB per round trip, 13 MB/s at 20 ms, less while a lost packet is being resent.
+ */
+export const WIDE_SEND_WINDOW_BYTES = 2 * 1024 * 1024;
+export const WIDE_ACK_THRESHOLD_BYTES = 64 * 1024;
 
 /**
  * The sender's view: payload bytes sent and not yet acknowledged. A full window means stop
@@ -17,7 +23,8 @@ export const ACK_THRESHOLD_BYTES = 16 * 1024;
 export class SendWindow {
   private inFlight = 0;
 
-  constructor(readonly size = SEND_WINDOW_BYTES) {}
+  /** The size may change while data is in flight (WIDE_WINDOW is negotiated after tunnels open). */
+  constructor(public size = SEND_WINDOW_BYTES) {}
 
   available(): number {
     return Math.max(0, this.size - this.inFlight);
@@ -42,7 +49,7 @@ export class SendWindow {
 export class AckCounter {
   private count = 0;
 
-  constructor(readonly threshold = ACK_THRESHOLD_BYTES) {}
+  constructor(public threshold = ACK_THRESHOLD_BYTES) {}
 
   /** Counts delivered bytes; returns the ACK value to send when one is due, and resets. */
   delivered(bytes: number): number | undefined {

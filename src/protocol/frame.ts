@@ -55,7 +55,12 @@ export const Capability = {
   HALF_CLOSE: 1 << 0,
   /** REVERSE_*: the server listens on the client's behalf (ssh -R). */
   REVERSE: 1 << 1,
+  /** A 2 MiB send window, acknowledged in 64 KiB steps (flow-control.ts WIDE_*). */
+  WIDE_WINDOW: 1 << 2,
 } as const;
+
+/** What we announce unless extensions are off. */
+export const OUR_CAPABILITIES = Capability.HALF_CLOSE | Capability.REVERSE | Capability.WIDE_WINDOW;
 
 /** REVERSE_RESULT status byte. */
 export const ReverseStatus = {

@@ -13,6 +13,8 @@ import { clearImmediate, setImmediate } from 'node:timers';
 
 export class IterationScheduler {
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the pending timer fires (performance.now() ms). */
+  private timerDue = 0;
   private immediate: ReturnType<typeof setImmediate> | undefined;
   private running = false;
   private readonly run = (): void => this.iterateNow();
@@ -32,6 +34,18 @@ export class IterationScheduler {
     this.immediate = setImmediate(this.run);
   }
 
+  /**
+   * Asks for an iteration within `ms` (sooner than the pending timer, if that is later): after
+   * toxcore refused a packet for want of send budget, the next budget is due then.
+   */
+  within(ms: number): void {
+    if (!this.running || this.immediate) return;
+    const due = performance.now() + Math.max(1, ms);
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(this.run, Math.max(1, ms));
+  }
 
   stop(): void {
     this.running = false;
@@ -50,7 +64,9 @@ export class IterationScheduler {
     if (!this.running) return;
     const due = this.iterate();
     if (this.running && !this.immediate) {
-      this.timer = setTimeout(this.run, Math.max(1, Math.min(due, 1000)));
+      const ms = Math.max(1, Math.min(due, 1000));
+      this.timerDue = performance.now() + ms;
+      this.timer = setTimeout(this.run, ms);
     }
   }
 }

@@ -430,10 +430,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       return SENT;
     }
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
-    // 'drain' follows the next iteration. (Retrying sooner by iterating every few ms made
-    // toxcore's rate estimate collapse on a lossy path: stalls; small frames take the
-    // uncontrolled path instead, see friend-link.ts.)
-    if (error === 'SENDQ') this.sendqRefused = true;
+    // 'drain' follows the next iteration, which comes when toxcore's next send budget is due
+    // (our congestion controller, wasm/tt_cc.h, says when: tox_iteration_interval).
+    if (error === 'SENDQ') {
+      this.sendqRefused = true;
+      this.scheduler.within(this.x.tox_iteration_interval(tox));
+    }
     return { ok: false, error };
   }
 

@@ -1,40 +1,99 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
  * The packet path to one friend. Every frame travels in one Tox lossless packet; toxcore may
- * refuse a packet with SENDQ (its send queue or rate limit is full). We never drop: refused
- * packets wait here, in order, and go out when the node signals 'drain'. Tunnels stop
- * reading their TCP sockets while this queue is above its high-water mark ({@link congested})
- * and are told when it has room again.
+ * refuse a packet with SENDQ (our congestion controller in wasm/tt_cc.c has no send budget
+ * left, or its buffer is full). We never drop: refused packets wait here and go out when the
+ * node signals 'drain'.
  *
- * Small frames (control frames, ACKs, PONGs, small DATA) skip toxcore's congestion control
- * when nothing is queued ahead of them, within a budget of their own: after a quiet period
- * toxcore's send budget refills at 4 packets/s, which would add up to hundreds of
- * milliseconds to opening a tunnel or to the first keystroke of an SSH session. Order is
- * kept: both paths append to the same toxcore stream, and a frame only skips when our queue
- * is empty (ACK and PONG may overtake data anyway).
+ * All tunnels of a friend share toxcore's one ordered stream, so what waits here is scheduled
+ * (toxcore's own queue stays a congestion window deep, a few round trips):
+ *   1. urgent frames (ACK, PONG: their order against data does not matter);
+ *   2. frames of tunnel 0 (HELLO, PING, reverse-tunnel control);
+ *   3. tunnels whose next frame is small (a keystroke, an OPEN, a CLOSE) before bulk data;
+ *   4. bulk data round-robin, one packet per tunnel per turn (fair shares).
+ * Order within a tunnel is kept. A tunnel stops reading its socket while its own queue is above
+ * TUNNEL_HIGH_WATER_BYTES or the friend's above HIGH_WATER_BYTES ({@link congestedFor}).
+ *
+ * Control frames (not DATA) may skip toxcore's congestion control, within a budget of their
+ * own, when nothing of theirs is queued: they are few, and an ACK must not wait behind the
+ * data it unblocks. DATA never skips it.
  */
+import { FrameType, HEADER_SIZE } from '../protocol/frame.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
 
-/** Queued bytes above which tunnels stop reading (resumed below half of it). */
-const HIGH_WATER_BYTES = 256 * 1024;
+/** Queued bytes of the friend above which all its tunnels stop reading (resumed below half). */
+const HIGH_WATER_BYTES = 512 * 1024;
+/** Queued bytes of one tunnel above which it stops reading (resumed below half). */
+const TUNNEL_HIGH_WATER_BYTES = 128 * 1024;
 /**
- * Tunnels stop at HIGH_WATER_BYTES, so only a peer that makes us answer a flood of requests
- * while taking none of our packets can queue this much: its tunnels fail and the queue goes.
+ * Tunnels stop at their high-water marks, so only a peer that makes us answer a flood of
+ * requests while taking none of our packets can queue this much: its tunnels fail and the
+ * queue goes.
  */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
-/** Frames up to this size may skip toxcore's congestion control (see above). */
+/** Frames up to this size count as small: scheduled before bulk data; control frames may skip. */
 const SMALL_PACKET_BYTES = 256;
 /** The skip budget: a burst of this many, refilled at UNCONTROLLED_PER_SECOND. */
 const UNCONTROLLED_BURST = 128;
 const UNCONTROLLED_PER_SECOND = 2000;
 /** Urgent packets queued above which best-effort replies are dropped. */
 const MAX_BEST_EFFORT_QUEUED = 256;
+/** Queue key of tunnel-0 frames (tunnel ids are 1..65535). */
+const CONTROL = 0;
+
+/** The frame type and tunnel id of an encoded packet (0xA0, type, id:2, length:2, payload). */
+function frameType(packet: Uint8Array): number {
+  return packet.length > HEADER_SIZE ? packet[1]! : -1;
+}
+/** Frames whose id field is not a tunnel's (HELLO, and reverse-tunnel requests by request id). */
+const CONTROL_TYPES: ReadonlySet<number> = new Set([FrameType.HELLO, FrameType.REVERSE_LISTEN, FrameType.REVERSE_RESULT, FrameType.REVERSE_CANCEL]);
+/** Which queue a packet joins: its tunnel's, or CONTROL. */
+function queueOf(packet: Uint8Array): number {
+  if (packet.length <= HEADER_SIZE || CONTROL_TYPES.has(packet[1]!)) return CONTROL;
+  return (packet[2]! << 8) | packet[3]!;
+}
+
+/** One tunnel's packets, in order. */
+class PacketQueue {
+  private packets: Uint8Array[] = [];
+  private head = 0;
+  bytes = 0;
+
+  get empty(): boolean {
+    return this.head === this.packets.length;
+  }
+
+  get length(): number {
+    return this.packets.length - this.head;
+  }
+
+  peek(): Uint8Array | undefined {
+    return this.packets[this.head];
+  }
+
+  push(packet: Uint8Array): void {
+    this.packets.push(packet);
+    this.bytes += packet.length;
+  }
+
+  shift(): void {
+    this.bytes -= this.packets[this.head]!.length;
+    this.head++;
+    if (this.head === this.packets.length) {
+      this.packets = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.packets.length) {
+      this.packets.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
 
 export class FriendLink {
   /** ACK and PONG frames: they overtake queued data (never a CLOSE, which must follow its data). */
-  private readonly urgent: Uint8Array[] = [];
-  private readonly queue: Uint8Array[] = [];
-  private head = 0;
+  private readonly urgent = new PacketQueue();
+  /** Per tunnel id (CONTROL for tunnel 0); only non-empty queues are kept. */
+  private readonly queues = new Map<number, PacketQueue>();
   private queuedBytes = 0;
   private wasCongested = false;
   /** Best-effort replies dropped because the link was full. */
@@ -42,7 +101,7 @@ export class FriendLink {
   /** Packets sent outside toxcore's congestion control. */
   uncontrolledSent = 0;
   private budget = UNCONTROLLED_BURST;
-  private budgetAt = performance.now();
+  private budgetAt: number | undefined;
   private readonly writableListeners = new Set<() => void>();
 
   /**
@@ -53,25 +112,33 @@ export class FriendLink {
     private readonly node: ToxNode,
     readonly friendNumber: number,
     private readonly undeliverable: (reason: string) => void,
+    private readonly now: () => number = () => performance.now(),
     /** Rewrites each packet before it is sent (tuntox peers: src/tuntox/translator.ts). */
     private readonly transform?: (packet: Uint8Array) => Uint8Array[],
   ) {}
 
-  /** Sends now, or queues behind earlier packets. */
+  /** Sends now, or queues behind earlier packets of the same tunnel. */
   send(packet: Uint8Array): void {
-    if (this.transform) for (const each of this.transform(packet)) this.sendOne(each);
-    else this.sendOne(packet);
+    // The queue is chosen from our frame, before a tuntox peer's translation rewrites it.
+    const id = queueOf(packet);
+    if (this.transform) for (const each of this.transform(packet)) this.sendOne(each, id);
+    else this.sendOne(packet, id);
   }
 
-  private sendOne(packet: Uint8Array): void {
-    if (this.isIdle() && this.trySend(packet, packet.length <= SMALL_PACKET_BYTES)) return;
+  private sendOne(packet: Uint8Array, id: number): void {
+    const queue = this.queues.get(id);
+    // Nothing of this tunnel waits: it may go at once, past other tunnels' bulk data when small
+    // (or when nothing at all waits).
+    if (!queue && this.urgent.empty && (this.queuedBytes === 0 || packet.length <= SMALL_PACKET_BYTES) && this.trySend(packet)) return;
     if (this.queuedBytes + packet.length > MAX_QUEUED_BYTES) {
       this.undeliverable(`the friend takes none of our packets (${MAX_QUEUED_BYTES >> 20} MiB queued)`);
       return;
     }
-    this.queue.push(packet);
+    let target = queue;
+    if (!target) this.queues.set(id, (target = new PacketQueue()));
+    target.push(packet);
     this.queuedBytes += packet.length;
-    if (this.queuedBytes >= HIGH_WATER_BYTES) this.wasCongested = true;
+    if (this.congestedFor(id)) this.wasCongested = true;
   }
 
   /**
@@ -89,31 +156,25 @@ export class FriendLink {
   /** Sends now, or ahead of queued data (for frames whose order against data does not matter). */
   sendUrgent(packet: Uint8Array): void {
     for (const each of this.transform ? this.transform(packet) : [packet]) {
-      if (this.urgent.length === 0 && this.trySend(each, true)) continue;
+      if (this.urgent.empty && this.trySend(each)) continue;
       this.urgent.push(each);
     }
   }
 
-  private isIdle(): boolean {
-    return this.urgent.length === 0 && this.head === this.queue.length;
-  }
-
   /** One packet from the skip budget, if there is one left. */
   private takeBudget(): boolean {
-    const now = performance.now();
-    this.budget = Math.min(UNCONTROLLED_BURST, this.budget + ((now - this.budgetAt) * UNCONTROLLED_PER_SECOND) / 1000);
+    const now = this.now();
+    this.budget = Math.min(UNCONTROLLED_BURST, this.budget + ((now - (this.budgetAt ?? now)) * UNCONTROLLED_PER_SECOND) / 1000);
     this.budgetAt = now;
     if (this.budget < 1) return false;
     this.budget--;
     return true;
   }
 
-  /**
-   * true: sent (or dropped as undeliverable); false: SENDQ, keep it. `small`: the packet may
-   * skip toxcore's congestion control (budget permitting).
-   */
-  private trySend(packet: Uint8Array, small = false): boolean {
-    if (small && this.takeBudget()) {
+  /** true: sent (or dropped as undeliverable); false: SENDQ, keep it. */
+  private trySend(packet: Uint8Array): boolean {
+    const control = packet.length <= SMALL_PACKET_BYTES && frameType(packet) !== FrameType.DATA;
+    if (control && this.takeBudget()) {
       const fast = this.node.sendLossless(this.friendNumber, packet, { uncontrolled: true });
       if (fast.ok) {
         this.uncontrolledSent++;
@@ -131,9 +192,14 @@ export class FriendLink {
     return true;
   }
 
-  /** True while tunnels should stop reading their sockets. */
+  /** True while the friend's queue is above its high-water mark (best-effort replies drop). */
   get congested(): boolean {
     return this.queuedBytes >= HIGH_WATER_BYTES;
+  }
+
+  /** True while the tunnel should stop reading its socket. */
+  congestedFor(tunnelId: number): boolean {
+    return this.congested || (this.queues.get(tunnelId)?.bytes ?? 0) >= TUNNEL_HIGH_WATER_BYTES;
   }
 
   onWritable(listener: () => void): () => void {
@@ -141,40 +207,61 @@ export class FriendLink {
     return () => this.writableListeners.delete(listener);
   }
 
-  /** Called on the node's 'drain': sends what toxcore now accepts. */
+  /** Called on the node's 'drain': sends what toxcore now accepts, in the order described above. */
   flush(): void {
-    while (this.urgent.length > 0) {
-      if (!this.trySend(this.urgent[0]!, true)) return;
-      this.urgent.shift();
+    let open = this.flushQueue(this.urgent) && this.flushQueue(this.queues.get(CONTROL), CONTROL);
+    // Small heads first: whatever waits behind them in their tunnel waits its turn below.
+    for (const [id, queue] of this.queues) {
+      if (!open) break;
+      while (open && !queue.empty && queue.peek()!.length <= SMALL_PACKET_BYTES) open = this.sendHead(queue);
+      if (queue.empty) this.queues.delete(id);
     }
-    while (this.head < this.queue.length) {
-      const packet = this.queue[this.head]!;
-      if (!this.trySend(packet)) break;
-      this.head++;
-      this.queuedBytes -= packet.length;
+    // Bulk: one packet per tunnel per turn. The map's order is least recently served first: a
+    // tunnel served goes to its end, so the next flush goes on where this one stopped.
+    while (open && this.queues.size > 0) {
+      const [id, queue] = this.queues.entries().next().value!;
+      if (!(open = this.sendHead(queue))) break;
+      this.queues.delete(id);
+      if (!queue.empty) this.queues.set(id, queue);
     }
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    } else if (this.head > 4096) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    }
-    if (this.wasCongested && this.queuedBytes < HIGH_WATER_BYTES / 2) {
+    if (this.wasCongested && !this.anyAboveHalf()) {
       this.wasCongested = false;
       for (const listener of [...this.writableListeners]) listener();
     }
   }
 
+  /** Sends a queue's packets in order until toxcore refuses; false when it refused. */
+  private flushQueue(queue: PacketQueue | undefined, id?: number): boolean {
+    if (!queue) return true;
+    while (!queue.empty) if (!this.sendHead(queue)) return false;
+    if (id !== undefined) this.queues.delete(id);
+    return true;
+  }
+
+  private sendHead(queue: PacketQueue): boolean {
+    const packet = queue.peek()!;
+    if (!this.trySend(packet)) return false;
+    queue.shift();
+    if (queue !== this.urgent) this.queuedBytes -= packet.length;
+    return true;
+  }
+
+  private anyAboveHalf(): boolean {
+    if (this.queuedBytes >= HIGH_WATER_BYTES / 2) return true;
+    for (const queue of this.queues.values()) if (queue.bytes >= TUNNEL_HIGH_WATER_BYTES / 2) return true;
+    return false;
+  }
+
   describe(): string {
-    return `link queue ${this.queuedBytes} bytes in ${this.queue.length - this.head} packets (+${this.urgent.length} urgent), ${this.uncontrolledSent} sent outside congestion control${this.congested ? ', congested' : ''}${this.droppedReplies ? `, ${this.droppedReplies} replies dropped` : ''}`;
+    let packets = 0;
+    for (const queue of this.queues.values()) packets += queue.length;
+    return `link queue ${this.queuedBytes} bytes in ${packets} packets of ${this.queues.size} tunnel(s) (+${this.urgent.length} urgent), ${this.uncontrolledSent} sent outside congestion control${this.congested ? ', congested' : ''}${this.droppedReplies ? `, ${this.droppedReplies} replies dropped` : ''}`;
   }
 
   /** The friend went away: nothing queued can be delivered any more. */
   clear(): void {
-    this.urgent.length = 0;
-    this.queue.length = 0;
-    this.head = 0;
+    while (!this.urgent.empty) this.urgent.shift();
+    this.queues.clear();
     this.queuedBytes = 0;
   }
 }

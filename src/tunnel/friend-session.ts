@@ -104,7 +104,7 @@ export class FriendSession {
         })
       : undefined;
     const translate = this.tuntox ? (packet: Uint8Array) => (this.protocol === 'tuntox' ? this.tuntox!.outbound(packet) : [packet]) : undefined;
-    this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason), translate);
+    this.link = new FriendLink(node, friendNumber, (reason) => this.closeAll(reason), undefined, translate);
     this.liveness = new PeerLiveness(
       () => this.link.sendUrgent(encodePacket({ kind: 'ping' })),
       (state, silentMs) => {
@@ -252,6 +252,7 @@ export class FriendSession {
       target,
       peerHalfClose: () => this.supports(Capability.HALF_CLOSE),
       ...(this.protocol === 'tuntox' ? { receiveLimitBytes: TUNTOX_RECEIVE_LIMIT_BYTES } : {}),
+      wideWindow: () => this.supports(Capability.WIDE_WINDOW),
       ...(refused ? { refused } : {}),
     });
     this.tunnels.set(id, tunnel);

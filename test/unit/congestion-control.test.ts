@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The congestion controller of our net_crypto build (wasm/tt_cc.c), alone, against a simulated
+// link with a simulated clock: a bottleneck of fixed capacity with a drop-tail queue,
+// propagation delay, random loss, and confirmations that come back in batches (as toxcore's
+// request packets do). Lost packets are resent when the receiver's next request reaches the
+// sender, as in net_crypto. Deterministic: a seeded PRNG, 1 ms steps.
+import { readFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+interface Sim {
+  sim_init(i: number, now: number): void;
+  sim_update(i: number, now: number): void;
+  sim_on_acked(i: number, count: number): void;
+  sim_on_rtt(i: number, now: number, rtt: number): void;
+  sim_on_refused(i: number): void;
+  sim_on_written(i: number): void;
+  sim_allowance(i: number): number;
+  sim_tokens(i: number): number;
+  sim_take(i: number, count: number): void;
+  sim_rate(i: number): number;
+}
+
+const wasm = new WebAssembly.Instance(new WebAssembly.Module(readFileSync('build/wasm/tt_cc_sim.wasm')), {});
+const cc = wasm.exports as unknown as Sim;
+
+interface LinkSpec {
+  /** Bottleneck capacity in packets per ms at time t. */
+  capacity: (t: number) => number;
+  /** One-way propagation delay, ms. */
+  delayMs: number;
+  /** Packets the bottleneck queue holds; more are dropped. */
+  queueLimit: number;
+  /** Random loss probability per packet. */
+  loss: number;
+  /** The receiver confirms what arrived every this many ms. */
+  ackEveryMs: number;
+  /** Packets each flow has to send (Infinity: always backlogged). */
+  packets: number;
+  flows: number;
+  durationMs: number;
+}
+
+interface FlowResult {
+  /** Packets delivered in each ms (new and resent). */
+  deliveredAt: Uint32Array;
+  /** The ms at which the flow's last packet was delivered (when it had a finite amount). */
+  doneAt: number | undefined;
+}
+
+interface SimResult {
+  flows: FlowResult[];
+  /** Per ms: mean time the packets served in that ms spent in the bottleneck queue. */
+  queueDelayAt: Float64Array;
+  /** Per ms: packets dropped at the full queue. */
+  dropsAt: Uint32Array;
+}
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function simulate(spec: LinkSpec, seed = 1): SimResult {
+  const random = prng(seed);
+  const queue: { flow: number; sentAt: number; resent: boolean; enqueuedAt: number }[] = [];
+  let queueHead = 0;
+  const acks = new Map<number, { flow: number; count: number; newest: number }[]>();
+  const resends = new Map<number, { flow: number; count: number }[]>();
+  const flows = Array.from({ length: spec.flows }, () => ({
+    written: 0,
+    resendReady: 0,
+    delivered: 0,
+    deliveredAt: new Uint32Array(spec.durationMs),
+    doneAt: undefined as number | undefined,
+  }));
+  const queueDelayAt = new Float64Array(spec.durationMs);
+  const dropsAt = new Uint32Array(spec.durationMs);
+  for (let f = 0; f < spec.flows; f++) cc.sim_init(f, 0);
+  // When the receiver's next request (sent every ackEveryMs) reaches the sender.
+  const feedbackAt = (arrival: number) => Math.ceil(arrival / spec.ackEveryMs) * spec.ackEveryMs + spec.delayMs;
+  const later = <T>(map: Map<number, T[]>, at: number, item: T) => {
+    const list = map.get(at);
+    if (list) list.push(item);
+    else map.set(at, [item]);
+  };
+  let credit = 0;
+  for (let t = 0; t < spec.durationMs; t++) {
+    for (const ack of acks.get(t) ?? []) {
+      cc.sim_on_acked(ack.flow, ack.count);
+      if (ack.newest >= 0) cc.sim_on_rtt(ack.flow, t, t - ack.newest);
+    }
+    acks.delete(t);
+    for (const r of resends.get(t) ?? []) flows[r.flow]!.resendReady += r.count;
+    resends.delete(t);
+
+    for (let f = 0; f < spec.flows; f++) {
+      const flow = flows[f]!;
+      cc.sim_update(f, t);
+      const enqueue = (resent: boolean) => {
+        if (queue.length - queueHead >= spec.queueLimit) {
+          dropsAt[t]!++;
+          later(resends, feedbackAt(t + spec.delayMs), { flow: f, count: 1 });
+        } else {
+          queue.push({ flow: f, sentAt: t, resent, enqueuedAt: t });
+        }
+      };
+      // Resends first, from the same tokens (as in the patched send_crypto_packets).
+      const resend = Math.min(flow.resendReady, cc.sim_tokens(f));
+      if (resend > 0) {
+        cc.sim_take(f, resend);
+        flow.resendReady -= resend;
+        for (let i = 0; i < resend; i++) enqueue(true);
+      }
+      const want = spec.packets - flow.written;
+      const send = Math.min(want, cc.sim_allowance(f));
+      if (send > 0) cc.sim_take(f, send);
+      for (let i = 0; i < send; i++) {
+        cc.sim_on_written(f);
+        flow.written++;
+        enqueue(false);
+      }
+      if (spec.packets - flow.written > 0) cc.sim_on_refused(f); // more to send than allowed
+    }
+
+    // The bottleneck serves capacity(t) packets per ms.
+    credit += spec.capacity(t);
+    let served = 0;
+    let waited = 0;
+    const batch = new Map<number, { count: number; newest: number }>();
+    while (credit >= 1 && queueHead < queue.length) {
+      credit--;
+      const packet = queue[queueHead++]!;
+      served++;
+      waited += t - packet.enqueuedAt;
+      if (random() < spec.loss) {
+        later(resends, feedbackAt(t + spec.delayMs), { flow: packet.flow, count: 1 });
+        continue;
+      }
+      const flow = flows[packet.flow]!;
+      flow.deliveredAt[t]!++;
+      flow.delivered++;
+      if (flow.delivered === spec.packets) flow.doneAt = t + spec.delayMs;
+      const b = batch.get(packet.flow) ?? { count: 0, newest: -1 };
+      b.count++;
+      if (!packet.resent) b.newest = Math.max(b.newest, packet.sentAt);
+      batch.set(packet.flow, b);
+    }
+    if (queueHead === queue.length) {
+      queue.length = 0;
+      queueHead = 0;
+      credit = Math.min(credit, 1); // an idle link does not bank capacity
+    }
+    if (served > 0) queueDelayAt[t] = waited / served;
+    for (const [flow, b] of batch) later(acks, feedbackAt(t + spec.delayMs), { flow, ...b });
+  }
+  return { flows: flows.map((f) => ({ deliveredAt: f.deliveredAt, doneAt: f.doneAt })), queueDelayAt, dropsAt };
+}
+
+const sum = (a: ArrayLike<number>, from: number, to: number) => {
+  let s = 0;
+  for (let i = from; i < to; i++) s += a[i]!;
+  return s;
+};
+const mean = (a: ArrayLike<number>, from: number, to: number) => sum(a, from, to) / (to - from);
+
+/** 1.37 kB per packet (a full lossless packet): packets per ms for a rate in MB/s. */
+const perMs = (megabytesPerSecond: number) => (megabytesPerSecond * 1e6) / 1373 / 1000;
+
+test('a fresh connection moves its first 4 MB at >= 15 MB/s (issue 10) on a fast link', () => {
+  const packets = Math.ceil(4e6 / 1373);
+  const r = simulate({ capacity: () => perMs(40), delayMs: 1, queueLimit: 4000, loss: 0, ackEveryMs: 4, packets, flows: 1, durationMs: 2000 });
+  const done = r.flows[0]!.doneAt;
+  assert.ok(done !== undefined, 'all of it arrived');
+  const mbps = 4e6 / 1e6 / (done! / 1000);
+  assert.ok(mbps >= 15, `first 4 MB at ${mbps.toFixed(1)} MB/s`);
+});
+
+test('bulk converges to the bottleneck capacity without a standing queue or overflow', () => {
+  const capacity = perMs(13.7); // 10 packets/ms
+  const r = simulate({ capacity: () => capacity, delayMs: 10, queueLimit: 1000, loss: 0, ackEveryMs: 10, packets: Infinity, flows: 1, durationMs: 6000 });
+  const rate = mean(r.flows[0]!.deliveredAt, 3000, 6000);
+  assert.ok(rate >= 0.85 * capacity, `steady delivery ${rate.toFixed(2)} packets/ms of ${capacity}`);
+  const delay = mean(r.queueDelayAt, 3000, 6000);
+  assert.ok(delay <= 20, `mean queueing delay ${delay.toFixed(1)} ms (one 20 ms round trip at most)`);
+  assert.is(sum(r.dropsAt, 3000, 6000), 0, 'no queue overflow once converged');
+});
+
+test('random loss is not congestion: 1 % loss keeps >= 70 % of capacity, 5 % keeps >= 50 %', () => {
+  const capacity = perMs(13.7);
+  for (const [loss, share] of [[0.01, 0.7], [0.05, 0.5]] as const) {
+    const r = simulate({ capacity: () => capacity, delayMs: 10, queueLimit: 1000, loss, ackEveryMs: 10, packets: Infinity, flows: 1, durationMs: 6000 }, 7);
+    const rate = mean(r.flows[0]!.deliveredAt, 2000, 6000);
+    // Reno's ceiling at 1 % loss and 20 ms RTT is about 0.8 MB/s: 6 % of this link.
+    assert.ok(rate >= share * capacity, `${loss * 100} % loss: ${rate.toFixed(2)} packets/ms of ${capacity}`);
+  }
+});
+
+test('yields to real congestion: when capacity drops to a quarter, the queue drains within 2 s', () => {
+  const high = perMs(27.4);
+  const low = high / 4;
+  const r = simulate({ capacity: (t) => (t < 3000 ? high : low), delayMs: 5, queueLimit: 2000, loss: 0, ackEveryMs: 5, packets: Infinity, flows: 1, durationMs: 8000 });
+  const delay = mean(r.queueDelayAt, 5000, 8000);
+  assert.ok(delay <= 20, `mean queueing delay ${delay.toFixed(1)} ms after the drop`);
+  const rate = mean(r.flows[0]!.deliveredAt, 5000, 8000);
+  assert.ok(rate >= 0.8 * low, `delivery ${rate.toFixed(2)} packets/ms of ${low.toFixed(2)} after the drop`);
+  assert.ok(sum(r.dropsAt, 5000, 8000) <= 0.01 * sum(r.flows[0]!.deliveredAt, 5000, 8000), 'little overflow after the drop');
+});
+
+test('two connections through one bottleneck share it within 2:1', () => {
+  const capacity = perMs(27.4);
+  const r = simulate({ capacity: () => capacity, delayMs: 5, queueLimit: 2000, loss: 0, ackEveryMs: 5, packets: Infinity, flows: 2, durationMs: 10000 });
+  const a = sum(r.flows[0]!.deliveredAt, 4000, 10000);
+  const b = sum(r.flows[1]!.deliveredAt, 4000, 10000);
+  assert.ok(Math.max(a, b) <= 2 * Math.min(a, b), `shares ${a} : ${b}`);
+  assert.ok(a + b >= 0.85 * capacity * 6000, `together ${((a + b) / 6000).toFixed(2)} packets/ms of ${capacity.toFixed(2)}`);
+});
+
+test.run();

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ * toxtunnel: the sender-side congestion controller of our net_crypto build (wasm/patches/).
+ *
+ * toxcore 0.2.22 starts every connection at CRYPTO_PACKET_MIN_RATE (4 packets/s), re-derives
+ * its rate every 50 ms from what it actually sent (x1.2 when the queue is short) and counts
+ * every packet the peer asks for again as congestion: it ramps up slowly and random loss pins
+ * it near the floor. This controller replaces that rate computation only; the packet format
+ * and the request/resend mechanism stay as they are, so native peers interoperate.
+ *
+ * Model (in the spirit of BBR): pace at the bottleneck rate estimated as the windowed maximum
+ * of the measured delivery rate (packets the peer confirmed per second), probe above it now
+ * and then, drain after probing. Loss is not a congestion signal: a random loss costs a
+ * resend, not rate. Queue growth is: when the smoothed round trip rises well above the
+ * minimum, the rate drops to the delivery rate until the queue drains.
+ *
+ *   STARTUP  pace at STARTUP_GAIN x estimate (at least the initial rate) while the estimate
+ *            still grows by 25 % per round; three rounds without growth: DRAIN.
+ *   DRAIN    one round at DRAIN_GAIN x estimate (empties the queue STARTUP built), then PROBE.
+ *   PROBE    rounds at gains 1.25, 0.75, 1, 1, 1, 1, 1, 1 (cycling).
+ *
+ * Besides the rate, new packets are held back while more than a congestion window is
+ * outstanding (sent, not yet confirmed): CWND_GAIN x estimate x (min RTT + ACK allowance).
+ * Without it a sender that is not rate-limited (its estimate above what the application
+ * offers) fills the receiver's socket buffer until it overflows.
+ *
+ * A "round" is max(min RTT, TT_CC_ROUND_MS): acknowledgements come back in the peer's request
+ * packets, which toxcore sends at most every 50 ms, so shorter rounds would see no feedback.
+ * Samples taken while the sender had nothing to send (application-limited) only ever raise
+ * the estimate, so a connection that was idle resumes at its previous rate.
+ *
+ * Pure logic: no toxcore types, times in milliseconds from the caller, so tests can drive it
+ * with a simulated clock and link (test/transport/*).
+ */
+#ifndef TT_CC_H
+#define TT_CC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Rate of a new connection, packets/s (x ~1.4 kB = 11 MB/s): fast from the first packet. The
+ * tunnel's own 256 KiB window per tunnel bounds what a wrong guess can put in flight. */
+#define TT_CC_INITIAL_RATE 8000.0
+/* Never below this (control frames, keepalives, resends on a bad path). */
+#define TT_CC_MIN_RATE 64.0
+/* Never above this (about 270 MB/s). */
+#define TT_CC_MAX_RATE 200000.0
+/* Tokens never accumulate beyond this many milliseconds of sending (limits bursts). */
+#define TT_CC_BURST_MS 8.0
+/* Least number of tokens a burst may hold. */
+#define TT_CC_BURST_MIN 16.0
+/* Sampling interval and window of the delivery-rate estimate. */
+#define TT_CC_TICK_MS 10
+#define TT_CC_SAMPLE_TICKS 8 /* a delivery sample spans this many ticks (80 ms) */
+#define TT_CC_HISTORY_TICKS 128 /* the max filter keeps samples this long (1.28 s) */
+#define TT_CC_ROUND_MS 50
+#define TT_CC_STARTUP_GAIN 2.5
+#define TT_CC_DRAIN_GAIN 0.6
+#define TT_CC_MIN_RTT_WINDOW_MS 10000
+#define TT_CC_CWND_GAIN 2.0
+/* Confirmations come in batches (every request packet or reply of the peer), so the window
+ * allows for this much more than the round trip. */
+#define TT_CC_ACK_ALLOWANCE_MS 4.0
+#define TT_CC_CWND_MIN 128.0
+
+enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2 };
+
+typedef struct Tt_Cc {
+    int mode;
+    double rate;     /* pacing rate, packets/s */
+    double tokens;   /* packets that may leave now (new data and resends together) */
+    uint64_t refill_at;
+
+    uint32_t acked;  /* running count of packets the peer confirmed (wraps) */
+    uint32_t written; /* running count of packets put in the send buffer (wraps) */
+    bool limited;    /* the sender had more to send than the pacing allowed, this tick */
+    bool busy;       /* limited at some point in the current sample span */
+
+    uint64_t tick_at;
+    unsigned tick;   /* tick counter (index into the rings) */
+    uint32_t acked_ring[TT_CC_SAMPLE_TICKS + 1];
+    uint64_t time_ring[TT_CC_SAMPLE_TICKS + 1];
+    bool busy_ring[TT_CC_SAMPLE_TICKS + 1];
+    double bw_ring[TT_CC_HISTORY_TICKS]; /* valid delivery samples (0 = none) */
+    double btl_bw;   /* the estimate: max of bw_ring, kept when the ring has none */
+
+    uint64_t round_at;
+    double full_bw;
+    unsigned full_bw_rounds;
+    unsigned cycle;
+
+    uint32_t min_rtt;
+    uint64_t min_rtt_at;
+    double srtt;
+    bool started;
+} Tt_Cc;
+
+void tt_cc_init(Tt_Cc *cc, uint64_t now);
+/* The peer confirmed `count` packets (freed from the send buffer). */
+void tt_cc_on_acked(Tt_Cc *cc, uint32_t count);
+/* A round-trip sample in ms. */
+void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt);
+/* A packet was refused for want of tokens. */
+void tt_cc_on_refused(Tt_Cc *cc);
+/* Updates the estimate and refills tokens; call on every iteration. */
+void tt_cc_update(Tt_Cc *cc, uint64_t now);
+/* A packet was put in the send buffer. */
+void tt_cc_on_written(Tt_Cc *cc);
+/* How many new packets may leave now: tokens, limited by the congestion window. */
+uint32_t tt_cc_allowance(const Tt_Cc *cc);
+/* The congestion window, packets. */
+double tt_cc_cwnd(const Tt_Cc *cc);
+/* Milliseconds until at least one token is due. */
+uint32_t tt_cc_wait_ms(const Tt_Cc *cc);
+
+#endif
