@@ -37,6 +37,17 @@ test('relay only: the client is connected through TCP, not UDP', () => {
 });
 
 test('relay only: 10 MB each way and 8 parallel tunnels of 1 MB, byte-exact', async () => {
+  try {
+    await transfers();
+  } catch (error) {
+    // Why a tunnel failed is in the processes' logs.
+    const why = (p: { output: string }) => p.output.split('\n').filter((l) => /fail|closed|stopped|WARN|ERROR/.test(l)).slice(-12).join('\n');
+    console.log(`client:\n${why(env.client)}\nserver:\n${why(env.server)}`);
+    throw error;
+  }
+});
+
+async function transfers(): Promise<void> {
   const started = Date.now();
   const data = testData(10 * MB, 41);
   assert.is(sha256(await echoRoundTrip(P.forward, data, 180_000)), sha256(data));
@@ -48,6 +59,6 @@ test('relay only: 10 MB each way and 8 parallel tunnels of 1 MB, byte-exact', as
     }),
   );
   console.log(`relay only: 10 MB echo in ${one} ms, 8 x 1 MB in ${Date.now() - started - one} ms`);
-});
+}
 
 test.run();
