@@ -293,7 +293,6 @@ const ruleShaped = opt({
 });
 const rulesShaped = fc.tuple(opt({ rules: listOf(ruleShaped) }), stringifyOptions).map(([doc, options]) => render(doc, options));
 
-/** Rule sets that load: friends with allow/deny entries made of plausible host patterns. */
 /** Valid patterns of every kind (docs/security.md): any, names, name wildcards, addresses, CIDR. */
 const patternHost = fc.oneof(
   fc.constantFrom('*', 'localhost', '127.0.0.1', '[::1]', 'a.example.', 'DB.LAN', '10.0.0.0/8', '192.168.1.*', '127.1', '*.example', 'db.*', 'fd00::/8', '0.0.0.0/0', '::/0'),
