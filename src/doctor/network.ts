@@ -343,7 +343,18 @@ export function runningSession(ctx: NetworkContext, running: RunningInstance): N
       return fail('tox network', `the running toxtunnel is not connected to the Tox network (${bootstrapSummary(ctx.config)})`, networkFix(ctx.config));
     },
     async checkServer() {
-      const server = (status.server ?? {}) as { connection?: Connection; state?: string; publicKey?: string };
+      type ServerState = { connection?: Connection; state?: string; publicKey?: string };
+      let server = (status.server ?? {}) as ServerState;
+      // Connected but not yet answering (the first PING/HELLO, or the protocol probe, in
+      // flight): ask again for a few seconds before calling it a failure.
+      for (const deadline = Date.now() + Math.min(5_000, ctx.timeoutMs); server.state !== 'active' && server.connection && server.connection !== 'none' && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 250));
+        const again = (await controlRequest(socket, { cmd: 'status' }, 3000).catch(() => undefined)) as Record<string, unknown> | undefined;
+        if (again?.server) {
+          server = again.server as ServerState;
+          Object.assign(status, again);
+        }
+      }
       if (server.state === 'active' && server.connection && server.connection !== 'none') {
         return pass('server online', `the running toxtunnel reaches the server via ${VIA[server.connection]}`);
       }
