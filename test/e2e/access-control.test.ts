@@ -17,6 +17,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodePacket } from '../../src/protocol/frame.ts';
 import { ToxNode } from '../../src/tox/tox-node.ts';
+import { sendAllLossless } from '../helpers/send-all.ts';
 import { type TunnelEnv, echoRoundTrip, openFds, serverOnline, sha256, startTunnelEnv, testData } from '../helpers/tunnel-env.ts';
 
 const P = { echo: 28101, slow: 28102, forward: 28111, socks: 28112, bootUdp: 28131, bootTcp: 28132, prober: 28150, twin: 28160 };
@@ -137,19 +138,7 @@ async function probe(host: string, port = P.echo): Promise<string> {
   return result;
 }
 
-/** Sends in order, waiting while toxcore's send queue is full (bounded in time). */
-async function sendAll(packets: Uint8Array[]): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (const packet of packets) {
-    for (;;) {
-      const result = prober.sendLossless(proberFriend, packet);
-      if (result.ok) break;
-      if (result.error !== 'SENDQ') throw new Error(`prober send failed: ${result.error}`);
-      if (Date.now() > deadline) throw new Error('prober send stuck on SENDQ for 60 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+const sendAll = (packets: Uint8Array[]) => sendAllLossless(prober, proberFriend, packets, 60_000);
 
 const LOOPBACK_SPELLINGS = [
   '127.0.0.1', '127.1', '127.0.1', '0x7f.0.0.1', '0x7f.1', '0x7f000001', '017700000001', '0177.0.0.1', '2130706433', '127.0.0.1.',

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodePacket, MAX_DATA_PAYLOAD } from '../../src/protocol/frame.ts';
 import { ToxNode } from '../../src/tox/tox-node.ts';
+import { sendAllLossless } from '../helpers/send-all.ts';
 import { type Service, type TunnelEnv, echo, echoRoundTrip, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, rssMiB } from '../helpers/tunnel-env.ts';
 
 const P = { echo: 29601, forward: 29611 };
@@ -59,25 +60,7 @@ test.after(async () => {
   await service?.close();
 });
 
-/** Sends every packet in order, waiting on SENDQ (bounded). */
-async function sendAll(packets: Iterable<Uint8Array>): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (const packet of packets) {
-    for (;;) {
-      const result = evil.sendLossless(friend, packet);
-      if (result.ok) break;
-      if (result.error !== 'SENDQ') throw new Error(`attacker send failed: ${result.error}`);
-      if (Date.now() > deadline) throw new Error('attacker send stuck on SENDQ for 120 s');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50);
-        evil.once('drain', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
+const sendAll = (packets: Iterable<Uint8Array>) => sendAllLossless(evil, friend, packets);
 
 function* range(count: number, make: (i: number) => Uint8Array) {
   for (let i = 0; i < count; i++) yield make(i);
