@@ -8,6 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
 
 export const SAVE_FILE_NAME = 'tox_save.dat';
 
@@ -15,15 +16,20 @@ export function saveFilePath(dataDir: string): string {
   return join(dataDir, SAVE_FILE_NAME);
 }
 
-/** The save data, or undefined if there is none yet. */
+/**
+ * The save data, or undefined if there is none yet. An empty file (a crash between create and
+ * write by another program, or `touch`) holds no identity either: it is treated as absent, so
+ * a new identity is made and saved over it.
+ */
 export function loadSavedata(dataDir: string): Uint8Array | undefined {
   const path = saveFilePath(dataDir);
   try {
     const bytes = readFileSync(path);
+    if (bytes.byteLength === 0) return undefined;
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ToxtunnelError('IDENTITY_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`, { path }, { cause: error });
+    throw new ToxtunnelError('IDENTITY_UNREADABLE', `cannot read ${path}: ${osErrorText(error)} (run as the user that owns the data directory, or choose another with -d)`, { path }, { cause: error });
   }
 }
 
@@ -41,7 +47,7 @@ export function writeSavedata(dataDir: string, bytes: Uint8Array): void {
     }
     renameSync(temporary, path);
   } catch (error) {
-    throw new ToxtunnelError('IDENTITY_UNWRITABLE', `cannot write ${path}: ${(error as Error).message}`, { path }, { cause: error });
+    throw new ToxtunnelError('IDENTITY_UNWRITABLE', `cannot write ${path}: ${osErrorText(error)} (make the data directory writable, or choose another with -d)`, { path }, { cause: error });
   }
 }
 

@@ -19,6 +19,8 @@ import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
 import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
+import { type FriendNames, type Observation, observe, RateMeter, startRateSampling } from './observe.ts';
+import type { RuleSet } from '../config/rules.ts';
 
 export interface Health {
   ok: boolean;
@@ -35,8 +37,12 @@ export interface Instance {
   stop(): Promise<void>;
   healthCheck(): Health;
   stats(): StatsSnapshot;
+  /** Network, friends (name, key, transport, RTT, bytes) and counters: what status and /metrics show. */
+  observe(): Observation;
   status(): Record<string, unknown>;
   list(): TunnelInfo[];
+  /** A multi-line dump of friends, links and tunnels (SIGUSR2). */
+  describe(): string;
   /** Closes one tunnel ("friend:tunnel", or the tunnel id); false when there is none. */
   close(ref: string): boolean;
   /** Client events (server ready, tunnels opened/closed, reverse results). */
@@ -60,8 +66,38 @@ export async function start(config: ResolvedConfig, log: Logger = silentLogger):
   return config.mode === 'server' ? startServer(config, log) : startClient(config, log);
 }
 
+/** Names from the whitelist, then from the rules in force (a rule's `name:`). */
+function friendNames(config: ResolvedConfig, rules: () => RuleSet | undefined): FriendNames {
+  return (publicKey) => {
+    const key = publicKey.toUpperCase();
+    return config.friendNames.get(key) ?? rules()?.rules.find((r) => r.friend === key && r.name)?.name;
+  };
+}
+
+/** The library's status(), with uptime and, per friend, its name, online time, RTT and bytes. */
+function statusWith(base: Record<string, unknown>, seen: Observation): Record<string, unknown> {
+  const byKey = new Map(seen.friends.map((f) => [f.publicKey, f]));
+  const more = (entry: unknown) => {
+    const f = byKey.get(String((entry as { publicKey?: unknown }).publicKey ?? ''));
+    if (!f) return entry;
+    const { onlineSince, rttMs, bytesIn, bytesOut, rateIn, rateOut } = f;
+    return { ...(entry as object), ...(f.name ? { name: f.name } : {}), onlineSince, rttMs, bytesIn, bytesOut, rateIn, rateOut };
+  };
+  return {
+    ...base,
+    startedAt: seen.startedAt,
+    uptimeSeconds: seen.uptimeSeconds,
+    rateIn: seen.rateIn,
+    rateOut: seen.rateOut,
+    ...(Array.isArray(base.friends) ? { friends: base.friends.map(more) } : {}),
+    ...(base.server && typeof base.server === 'object' ? { server: more(base.server) } : {}),
+  };
+}
+
 async function startServer(config: ResolvedConfig, log: Logger): Promise<Instance> {
-  const policy = config.rulesFile ? loadRules(config.rulesFile) : undefined;
+  const startedAt = Date.now();
+  let policy = config.rulesFile ? loadRules(config.rulesFile) : undefined;
+  const names = friendNames(config, () => policy);
   if (policy) log.info(`rules: ${policy.rules.length} rule(s) from ${config.rulesFile}`);
   const server = await ToxtunnelServer.start(
     {
@@ -73,13 +109,27 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     log,
   );
-  const watcher = config.rulesFile ? new RulesWatcher(config.rulesFile, loadRules, (rules) => server.setPolicy(rules), log) : undefined;
+  const watcher = config.rulesFile
+    ? new RulesWatcher(
+        config.rulesFile,
+        loadRules,
+        (rules) => {
+          policy = rules;
+          server.setPolicy(rules);
+        },
+        log,
+      )
+    : undefined;
+  const rates = new RateMeter();
+  const seen = () => observe('server', server.runtime, server.stats, names, startedAt, rates);
+  const stopSampling = startRateSampling(rates, seen);
   watcher?.start();
   return {
     mode: 'server',
     toxId: server.toxId,
     server,
     async stop() {
+      stopSampling();
       watcher?.stop();
       server.stop();
     },
@@ -88,8 +138,10 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: network !== 'none', problems: network === 'none' ? ['not connected to the Tox network'] : [], network };
     },
     stats: () => server.stats.snapshot(),
-    status: () => server.status(),
-    list: () => server.stats.list(),
+    observe: seen,
+    status: () => statusWith(server.status(), seen()),
+    list: () => server.stats.list().map((t) => ({ ...t, ...(names(t.publicKey) ? { name: names(t.publicKey) } : {}) })),
+    describe: () => server.runtime.describe(names),
     close(ref) {
       const entry = server.stats.find(ref);
       if (!entry) return false;
@@ -101,6 +153,8 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
 }
 
 async function startClient(config: ResolvedConfig, log: Logger): Promise<Instance> {
+  const startedAt = Date.now();
+  const names: FriendNames = (key) => (key.toUpperCase() === config.serverId?.slice(0, 64) ? 'server' : undefined);
   const client = await ToxtunnelClient.start(
     {
       ...networkOptions(config),
@@ -114,11 +168,15 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     log,
   );
+  const rates = new RateMeter();
+  const seen = () => observe('client', client.runtime, client.stats, names, startedAt, rates);
+  const stopSampling = startRateSampling(rates, seen);
   return {
     mode: 'client',
     toxId: client.runtime.node.address.text,
     client,
     async stop() {
+      stopSampling();
       client.stop();
     },
     healthCheck() {
@@ -130,8 +188,10 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: problems.length === 0, problems, network };
     },
     stats: () => client.stats.snapshot(),
-    status: () => client.status(),
+    observe: seen,
+    status: () => statusWith(client.status(), seen()),
     list: () => client.list(),
+    describe: () => client.runtime.describe(names),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),
   };

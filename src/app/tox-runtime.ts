@@ -128,10 +128,12 @@ export class ToxRuntime {
   }
 
   /** A multi-line summary of friends, links and tunnels (for SIGUSR2 and debugging). */
-  describe(): string {
-    const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
+  describe(names: (publicKey: string) => string | undefined = () => undefined): string {
+    const lines = [`Tox network: ${STATUS_TEXT[this.node.connectionStatus]}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
     for (const session of this.sessions.values()) {
-      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)} (${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
+      const name = names(session.publicKey);
+      const who = `${name ? `${name} ` : ''}(${session.publicKey.slice(0, 8)}…, friend ${session.friendNumber})`;
+      lines.push(`friend ${who} ${STATUS_TEXT[this.node.friendConnectionStatus(session.friendNumber)]} (${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
       for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);
     }
     return lines.join('\n');

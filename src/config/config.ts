@@ -9,12 +9,24 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
+import type { Node } from 'yaml';
 import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
 import type { BootstrapNode } from '../app/tox-runtime.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
+import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
-import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
+import {
+  type HostPort,
+  parseBootstrapSpec,
+  parseForwardSpec,
+  parseHostPort,
+  parseMetricsSpec,
+  parsePort,
+  parseReverseSpec,
+  parseSocksSpec,
+} from './forward-spec.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -24,10 +36,20 @@ export const BOOTSTRAP_MODES = ['auto', 'lan', 'none'] as const;
 export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
 
 const port: Spec = { type: 'int', min: 1, max: 65535 };
-const hex = (chars: number, what: string): Spec => ({
-  type: 'string',
-  check: (v) => (new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim()) ? undefined : `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`),
-});
+const hexProblem = (v: string, chars: number, what: string): string | undefined =>
+  new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim())
+    ? undefined
+    : ((chars === 64 ? keyHint(v, 'public key') : undefined) ?? `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`);
+const hex = (chars: number, what: string): Spec => ({ type: 'string', check: (v) => hexProblem(v, chars, what) });
+/** The message of the error `parse` throws, for a schema check (which then adds file and line). */
+function problemOf(parse: () => unknown): string | undefined {
+  try {
+    parse();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 export const CONFIG_SPEC: Spec = {
   type: 'map',
@@ -36,6 +58,7 @@ export const CONFIG_SPEC: Spec = {
     data_dir: { type: 'string' },
     extensions: { type: 'bool' }, // ours: negotiate half-close and reverse tunnels (default true)
     control_socket: { type: 'bool' }, // ours: data_dir/control.sock for toxtunnel status/list/close
+    metrics: { type: 'string', check: (v) => problemOf(() => parseMetricsSpec(v, 'metrics')) }, // ours: Prometheus /metrics on [bind:]port
     logging: { type: 'map', keys: { level: { type: 'enum', values: LOG_LEVELS } } },
     tox: {
       type: 'map',
@@ -65,7 +88,8 @@ export const CONFIG_SPEC: Spec = {
       keys: {
         rules_file: { type: 'string' },
         shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
-        whitelist: { type: 'list', item: hex(64, "a friend's public key") }, // ours
+        // ours: a key, or {public_key, name} (the name shows in logs, status and list)
+        whitelist: { type: 'list', item: { type: 'map', keys: { public_key: hex(64, "a friend's public key"), name: { type: 'string' } }, orString: (v) => hexProblem(v, 64, "a friend's public key") } },
       },
     },
     client: {
@@ -76,6 +100,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseForwardSpec(v)), // as -L writes it
             keys: {
               local_port: { type: 'int', min: 0, max: 65535 },
               remote_host: { type: 'string' },
@@ -92,6 +117,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseReverseSpec(v)), // as -R writes it
             keys: { remote_port: port, remote_bind: { type: 'string' }, local_host: { type: 'string' }, local_port: port },
           },
         },
@@ -100,6 +126,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseSocksSpec(v)), // as -D writes it
             keys: { port: { type: 'int', min: 0, max: 65535 }, bind: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } },
           },
         },
@@ -114,6 +141,7 @@ export interface ConfigFile {
   data_dir?: string;
   extensions?: boolean;
   control_socket?: boolean;
+  metrics?: string;
   logging?: { level?: LogLevel };
   tox?: {
     udp_enabled?: boolean;
@@ -124,27 +152,33 @@ export interface ConfigFile {
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[] };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }> };
   client?: {
     server_id?: string;
-    forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
+    forwards?: Array<string | { local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
     shared_secret?: string;
     connect_timeout?: number;
-    reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
-    socks?: Array<{ port?: number; bind?: string; username?: string; password?: string }>;
+    reverse?: Array<string | { remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
+    socks?: Array<string | { port?: number; bind?: string; username?: string; password?: string }>;
   };
 }
+
+/** The line of client.server_id in the file a ConfigFile came from (its errors are found later, in resolveConfig). */
+const serverIdLines = new WeakMap<ConfigFile, number>();
 
 export function loadConfigFile(path: string): ConfigFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file: path });
+    const fix = (error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (check the path given to -c/--config or TOXTUNNEL_CONFIG; `toxtunnel init` writes one)' : '';
+    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${osErrorText(error)}${fix}`, { file: path });
   }
   const { root, where } = parseYaml(text, path);
   const config = check(root, CONFIG_SPEC, '', where) as ConfigFile;
+  const serverIdNode = (root as { getIn?: (path: string[], keepScalar: boolean) => Node | undefined } | null)?.getIn?.(['client', 'server_id'], true);
+  if (serverIdNode?.range) serverIdLines.set(config, where.lines.linePos(serverIdNode.range[0]).line);
   // Required fields inside list entries.
   config.tox?.bootstrap_nodes?.forEach((n, i) => {
     for (const key of ['address', 'port', 'public_key'] as const) {
@@ -152,6 +186,7 @@ export function loadConfigFile(path: string): ConfigFile {
     }
   });
   config.client?.forwards?.forEach((f, i) => {
+    if (typeof f === 'string') return;
     for (const key of ['local_port', 'remote_host', 'remote_port'] as const) {
       if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
     }
@@ -160,21 +195,26 @@ export function loadConfigFile(path: string): ConfigFile {
   if (config.tox?.start_port !== undefined && config.tox.end_port !== undefined && config.tox.end_port < config.tox.start_port) {
     throw invalid('tox.end_port', `${config.tox.end_port} is below start_port ${config.tox.start_port}`);
   }
+  config.server?.whitelist?.forEach((w, i) => {
+    if (typeof w !== 'string' && w.public_key === undefined) throw invalid(`server.whitelist[${i}]`, 'missing "public_key" (the friend\'s 64-hex public key; "name" is optional)');
+  });
   config.tox?.bootstrap_nodes?.forEach((n, i) => {
     if (!n.address?.trim()) throw invalid(`tox.bootstrap_nodes[${i}].address`, 'is empty (a host name or IP address)');
   });
   config.client?.forwards?.forEach((f, i) => {
-    if (!f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
+    if (typeof f !== 'string' && !f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
   });
   for (const [key, value] of [['data_dir', config.data_dir], ['server.rules_file', config.server?.rules_file]] as const) {
     if (value !== undefined && !value.trim()) throw invalid(key, 'is empty (leave the key out for the default)');
   }
   config.client?.reverse?.forEach((r, i) => {
+    if (typeof r === 'string') return;
     for (const key of ['remote_port', 'local_host', 'local_port'] as const) {
       if (r[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.reverse[${i}]: missing "${key}" (each reverse forward needs remote_port, local_host, local_port)`, { file: path, key: `client.reverse[${i}].${key}` });
     }
   });
   config.client?.socks?.forEach((x, i) => {
+    if (typeof x === 'string') return;
     if (x.port === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: missing "port" (the local SOCKS5 port)`, { file: path, key: `client.socks[${i}].port` });
     if ((x.username === undefined) !== (x.password === undefined)) {
       throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: give both "username" and "password", or neither`, { file: path, key: `client.socks[${i}]` });
@@ -196,6 +236,10 @@ export interface CliFlags {
   dynamic?: string | string[];
   pipe?: string;
   secret?: string;
+  /** --metrics [bind:]port */
+  metrics?: string;
+  /** --bootstrap host:port:key (repeatable): replaces tox.bootstrap_nodes. */
+  bootstrap?: string | string[];
 }
 
 export interface ResolvedConfig {
@@ -220,6 +264,10 @@ export interface ResolvedConfig {
   /** Shared secret (server: required in friend requests; client: sent in ours). Never logged. */
   sharedSecret: string | undefined;
   whitelist: string[] | undefined;
+  /** Friend names from the whitelist (public key, upper case → name). */
+  friendNames: Map<string, string>;
+  /** Where /metrics is served (Prometheus text format), or undefined: no metrics. */
+  metrics: { host: string; port: number; loopback: boolean } | undefined;
   extensions: boolean;
   controlSocket: boolean;
   /** How long a client connection waits for the server to be reachable (ms). */
@@ -247,13 +295,35 @@ function bool(value: string, source: string): boolean {
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
  */
-export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+/** The config file (if any) and the data directory it leads to: what every subcommand resolves first. */
+export interface ConfigSource {
+  /** Absolute path of the config file, or undefined when there is none. */
+  configFile: string | undefined;
+  file: ConfigFile;
+  /** A path written in the file: "~/" is the home directory; relative paths are relative to the file. */
+  fromFile(path: string | undefined): string | undefined;
+  /** -d, else TOXTUNNEL_DATA_DIR, else the file's data_dir, else the OS default; absolute. */
+  dataDir: string;
+}
+
+/**
+ * The one resolution of config file → data directory that `run`, `print-id`, `status`, `list`,
+ * `close` and `doctor` share: -c/--config (else TOXTUNNEL_CONFIG) names the file; -d/--data-dir
+ * (else TOXTUNNEL_DATA_DIR, else the file's data_dir, else the OS default) the data directory,
+ * where the identity (tox_save.dat) and the control socket live.
+ */
+export function resolveConfigSource(flags: Pick<CliFlags, 'config' | 'dataDir'>, env: Record<string, string | undefined> = process.env): ConfigSource {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
   const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
   const base = configFile ? dirname(configFile) : process.cwd();
-  // Paths in the file: "~/" is the home directory; relative paths are relative to the file.
   const fromFile = (path: string | undefined) =>
     path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
+  const dataDir = flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir());
+  return { configFile, file, fromFile, dataDir };
+}
+
+export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+  const { configFile, file, fromFile, dataDir } = resolveConfigSource(flags, env);
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
   if (!modeText) {
@@ -270,30 +340,45 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
         ? parsePort(env.TOXTUNNEL_TCP_PORT, 'port', 'TOXTUNNEL_TCP_PORT', true)
         : (file.tox?.tcp_port ?? 0);
   const bootstrapMode = oneOf(env.TOXTUNNEL_BOOTSTRAP_MODE ?? file.tox?.bootstrap_mode ?? 'auto', BOOTSTRAP_MODES, 'bootstrap mode', 'TOXTUNNEL_BOOTSTRAP_MODE');
-  const bootstrapNodes: BootstrapNode[] = (file.tox?.bootstrap_nodes ?? []).map((n) => ({
-    host: n.address!,
-    port: n.port!,
-    publicKey: n.public_key!.trim(),
-    ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
-  }));
+  const cliBootstrap = ([] as string[]).concat(flags.bootstrap ?? []);
+  const bootstrapNodes: BootstrapNode[] =
+    cliBootstrap.length > 0
+      ? cliBootstrap.map(parseBootstrapSpec)
+      : (file.tox?.bootstrap_nodes ?? []).map((n) => ({
+          host: n.address!,
+          port: n.port!,
+          publicKey: n.public_key!.trim(),
+          ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
+        }));
 
   const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
-    const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
+    const line = serverIdLines.get(file);
+    const inFile = !flags.serverId && !env.TOXTUNNEL_SERVER_ID;
+    const source = flags.serverId ? '--server-id' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}${line ? `:${line}` : ''}: client.server_id`;
     try {
       serverId = parseToxId(serverIdText).text;
     } catch (error) {
-      throw new ToxtunnelError('CONFIG_SERVER_ID_INVALID', `${source}: ${(error as Error).message}`, { source });
+      const hint = keyHint(serverIdText, 'Tox ID');
+      const text = hint?.startsWith('this is still the placeholder') ? hint : `${(error as Error).message}${hint ? `; ${hint}` : ''}`;
+      throw new ToxtunnelError('CONFIG_SERVER_ID_INVALID', `${source}: ${text}`, {
+        source,
+        ...(inFile ? { file: configFile, line } : {}),
+      });
     }
   }
   const cliForwards = ([] as string[]).concat(flags.local ?? []).map(parseForwardSpec);
-  const fileForwards: Forward[] = (file.client?.forwards ?? []).map((f) => ({
-    ...(f.bind ? { bind: f.bind } : {}),
-    localPort: f.local_port!,
-    remoteHost: f.remote_host!,
-    remotePort: f.remote_port!,
-  }));
+  const fileForwards: Forward[] = (file.client?.forwards ?? []).map((f) =>
+    typeof f === 'string'
+      ? parseForwardSpec(f)
+      : {
+          ...(f.bind ? { bind: f.bind } : {}),
+          localPort: f.local_port!,
+          remoteHost: f.remote_host!,
+          remotePort: f.remote_port!,
+        },
+  );
   const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
   const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : env.TOXTUNNEL_PIPE ? 'TOXTUNNEL_PIPE' : `${configFile}: client.pipe`) : undefined;
   const cliReverse = ([] as string[]).concat(flags.remote ?? []).map(parseReverseSpec);
@@ -305,16 +390,24 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     ? cliReverse
     : pipe
       ? []
-      : (file.client?.reverse ?? []).map((r) => ({ ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! }));
+      : (file.client?.reverse ?? []).map((r) =>
+          typeof r === 'string'
+            ? parseReverseSpec(r)
+            : { ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! },
+        );
   const socks: SocksListener[] = fromCli
     ? cliSocks
     : pipe
       ? []
-      : (file.client?.socks ?? []).map((x) => ({
-          ...(x.bind ? { bind: x.bind } : {}),
-          port: x.port!,
-          ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
-        }));
+      : (file.client?.socks ?? []).map((x) =>
+          typeof x === 'string'
+            ? parseSocksSpec(x)
+            : {
+                ...(x.bind ? { bind: x.bind } : {}),
+                port: x.port!,
+                ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
+              },
+        );
 
   if (mode === 'client') {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
@@ -330,7 +423,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
   return {
     mode,
-    dataDir: flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir()),
+    dataDir,
     logLevel,
     udp,
     ipv6: file.tox?.ipv6_enabled ?? true,
@@ -346,7 +439,11 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     socks,
     pipe,
     sharedSecret,
-    whitelist: file.server?.whitelist?.map((k) => k.trim().toUpperCase()),
+    whitelist: file.server?.whitelist?.map((w) => (typeof w === 'string' ? w : w.public_key!).trim().toUpperCase()),
+    friendNames: new Map(
+      (file.server?.whitelist ?? []).flatMap((w) => (typeof w !== 'string' && w.name ? [[w.public_key!.trim().toUpperCase(), w.name] as [string, string]] : [])),
+    ),
+    metrics: flags.metrics !== undefined ? parseMetricsSpec(flags.metrics, '--metrics') : file.metrics !== undefined ? parseMetricsSpec(file.metrics, `${configFile}: metrics`) : undefined,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
     controlSocket: file.control_socket ?? true,
     connectTimeoutMs:

@@ -22,6 +22,8 @@ import { readFileSync } from 'node:fs';
 import type { Node } from 'yaml';
 import type { AccessPolicy } from '../app/server.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
+import { keyHint } from './placeholders.ts';
 import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
 
 interface HostPorts {
@@ -37,6 +39,8 @@ export interface Rule {
   /** Reverse tunnels: where the server may listen for this friend (bind pattern, ports). */
   listen: HostPorts[];
   expires: Date | undefined;
+  /** A name for the friend (logs, status, list), if the rule gives one. */
+  name?: string;
 }
 
 const HOST_PORTS: Spec = {
@@ -45,13 +49,15 @@ const HOST_PORTS: Spec = {
 };
 const PUBLIC_KEY: Spec = {
   type: 'string',
-  check: (v) => (/^[0-9a-fA-F]{64}$/.test(v.trim()) ? undefined : `expected a friend's public key (64 hex characters), got ${v.trim().length} characters`),
+  check: (v) =>
+    /^[0-9a-fA-F]{64}$/.test(v.trim()) ? undefined : keyHint(v, 'public key') ?? `expected a friend's public key (64 hex characters), got ${v.trim().length} characters`,
 };
 const RULE: Spec = {
   type: 'map',
   keys: {
     friend: PUBLIC_KEY,
     friend_pk: PUBLIC_KEY,
+    name: { type: 'string' }, // ours, optional: shown with the short key in logs, status and list
     allow: { type: 'list', item: HOST_PORTS },
     deny: { type: 'list', item: HOST_PORTS },
     listen: {
@@ -63,7 +69,7 @@ const RULE: Spec = {
 };
 const RULES_FILE: Spec = { type: 'map', keys: { rules: { type: 'list', item: RULE } } };
 
-type RawRule = { friend?: string; friend_pk?: string; allow?: Array<{ host?: string; ports?: number[] }>; deny?: Array<{ host?: string; ports?: number[] }>; listen?: Array<{ bind?: string; ports?: number[] }>; expires?: string | Date };
+type RawRule = { friend?: string; friend_pk?: string; name?: string; allow?: Array<{ host?: string; ports?: number[] }>; deny?: Array<{ host?: string; ports?: number[] }>; listen?: Array<{ bind?: string; ports?: number[] }>; expires?: string | Date };
 
 export function parseRules(text: string, file: string): RuleSet {
   const { root, where } = parseYaml(text, file, 'RULES_SYNTAX');
@@ -88,6 +94,7 @@ export function parseRules(text: string, file: string): RuleSet {
       deny: hostPorts(r.deny, 'deny'),
       listen: hostPorts((r.listen ?? []).map((e) => ({ host: e.bind ?? '127.0.0.1', ports: e.ports })), 'listen'),
       expires: r.expires === undefined ? undefined : new Date(r.expires),
+      ...(r.name?.trim() ? { name: r.name.trim() } : {}),
     };
   });
   return new RuleSet(rules);
@@ -98,7 +105,7 @@ export function loadRules(file: string): RuleSet {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${osErrorText(error)} (server.rules_file or TOXTUNNEL_RULES_FILE names it; \`toxtunnel init\` writes one)`, { file });
   }
   return parseRules(text, file);
 }

@@ -14,6 +14,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { isCollection, isNode } from 'yaml';
 import { saveFilePath } from '../app/identity.ts';
+import { VERSION } from '../version.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import { loadRules, type RuleSet } from '../config/rules.ts';
 import { parseYaml } from '../config/yaml-schema.ts';
@@ -44,8 +45,7 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}
 
 // --- 1. runtime and engine ----------------------------------------------------------------
 
-declare const __TOXTUNNEL_VERSION__: string | undefined;
-export const DOCTOR_VERSION = typeof __TOXTUNNEL_VERSION__ === 'string' ? __TOXTUNNEL_VERSION__ : 'dev';
+export const DOCTOR_VERSION = VERSION;
 
 export interface RuntimeInfo {
   runtime: 'node' | 'bun' | 'deno';

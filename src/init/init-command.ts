@@ -31,44 +31,6 @@ export interface InitIo {
 
 export type InitFlags = Record<string, string | boolean | number | string[] | undefined>;
 
-/** Value flags (kebab-case as typed; camelCase as cac names them). */
-const VALUE_FLAGS: Array<{ names: string[]; key: string }> = [
-  { names: ['--host'], key: 'host' },
-  { names: ['--port'], key: 'port' },
-  { names: ['--local-port'], key: 'localPort' },
-  { names: ['--ports'], key: 'ports' },
-  { names: ['--client-key'], key: 'clientKey' },
-  { names: ['--server-id'], key: 'serverId' },
-  { names: ['--expires'], key: 'expires' },
-  { names: ['-o', '--out'], key: 'out' },
-];
-const BOOLEAN_FLAGS: Array<{ names: string[]; key: string }> = [
-  { names: ['--force'], key: 'force' },
-  { names: ['--allow-broad'], key: 'allowBroad' },
-  { names: ['-y', '--yes'], key: 'yes' },
-];
-
-/**
- * The init flags as typed, read from argv itself (cac turns all-digit values such as a Tox
- * ID or a port list into lossy numbers). A value flag given last without a value is `true`
- * (reported as missing its value). The last occurrence wins.
- */
-export function initFlagsFromArgv(argv: string[]): Record<string, string | boolean | undefined> {
-  const flags: Record<string, string | boolean | undefined> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') break;
-    for (const { names, key } of VALUE_FLAGS) {
-      for (const name of names) {
-        if (arg === name) flags[key] = i + 1 < argv.length ? argv[++i]! : true;
-        else if (arg.startsWith(`${name}=`)) flags[key] = arg.slice(name.length + 1);
-      }
-    }
-    for (const { names, key } of BOOLEAN_FLAGS) if (names.includes(arg)) flags[key] = true;
-  }
-  return flags;
-}
-
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 function stringFlag(flags: InitFlags, key: string): string | undefined {

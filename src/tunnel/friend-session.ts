@@ -178,6 +178,7 @@ export class FriendSession {
         this.link.sendBestEffort(encodePacket({ kind: 'pong' }));
         return;
       case 'pong':
+        this.liveness.pong();
         return;
       case 'open':
         if (!this.handlers.open) {

@@ -20,7 +20,12 @@ export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
 export class PeerLiveness {
   state: LivenessState = 'stopped';
   lastHeard = 0;
+  /** When the friend came online (start()), 0 while stopped. */
+  since = 0;
+  /** The round trip of the last PING answered by a PONG (ms), undefined before the first. */
+  rttMs: number | undefined;
   private lastPing = 0;
+  private pingOutstanding = false;
   private probeDelay: number;
   private nextProbe = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -46,7 +51,10 @@ export class PeerLiveness {
     this.stop();
     this.state = 'alive';
     this.lastHeard = now;
+    this.since = now;
+    this.rttMs = undefined;
     this.lastPing = 0;
+    this.pingOutstanding = false;
     this.probeDelay = this.firstProbeMs;
     const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
     this.timer = setInterval(() => this.tick(), tick);
@@ -57,6 +65,7 @@ export class PeerLiveness {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.state = 'stopped';
+    this.since = 0;
   }
 
   /** A packet arrived from the peer. */
@@ -69,6 +78,18 @@ export class PeerLiveness {
     }
   }
 
+  /** A PONG arrived: the round trip of the PING it answers (the latest one sent). */
+  pong(now = Date.now()): void {
+    if (this.pingOutstanding) this.rttMs = now - this.lastPing;
+    this.pingOutstanding = false;
+  }
+
+  private ping(now: number): void {
+    this.lastPing = now;
+    this.pingOutstanding = true;
+    this.sendPing();
+  }
+
   /** One step of the watch (public for tests with a fake clock). */
   tick(now = Date.now()): void {
     const silent = now - this.lastHeard;
@@ -78,11 +99,10 @@ export class PeerLiveness {
         this.nextProbe = now + this.probeDelay;
         this.changed('unresponsive', silent);
       } else if (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) {
-        this.lastPing = now;
-        this.sendPing();
+        this.ping(now);
       }
     } else if (this.state === 'unresponsive' && now >= this.nextProbe) {
-      this.sendPing();
+      this.ping(now);
       this.probeDelay = Math.min(this.probeDelay * 2, this.maxProbeMs);
       this.nextProbe = now + this.probeDelay;
     }
