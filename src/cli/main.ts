@@ -16,7 +16,7 @@
  * failure. A closed stdout (`toxtunnel status | head -1`) ends the command quietly.
  */
 import { cac, type Command } from 'cac';
-import { isToxtunnelError } from '../errors.ts';
+import { exitCodeFor, isToxtunnelError } from '../errors.ts';
 import { type InitFlags, runInit } from '../init/init-command.ts';
 import { runControlCommand, watchStatus } from './control-commands.ts';
 import { printId } from './print-id.ts';
@@ -32,17 +32,12 @@ export { VERSION };
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
-/** Error codes of mistakes the user fixes in a command line or a file (exit 2); the rest are runtime failures (exit 1). */
-export function isUsageError(code: string): boolean {
-  return /^(CONFIG|CLI|RULES|INIT)_/.test(code) && code !== 'INIT_ABORTED' && code !== 'INIT_WRITE_FAILED' || code.endsWith('_INVALID');
-}
-
 let commandName = '';
 
 function fail(error: unknown): never {
   if (isToxtunnelError(error)) {
     process.stderr.write(`toxtunnel: error: ${error.message}\n`);
-    process.exit(isUsageError(error.code) ? EXIT_USAGE : EXIT_FAILURE);
+    process.exit(exitCodeFor(error.code));
   }
   if (error instanceof Error && error.name === 'CACError') {
     process.stderr.write(`toxtunnel: error: ${usageMessage(error.message)} (see toxtunnel ${commandName ? `${commandName} ` : ''}--help)\n`);

@@ -113,7 +113,10 @@ export function check(node: Node | null | undefined, spec: Spec, path: string, w
   switch (spec.type) {
     case 'string': {
       if (value === null || typeof value === 'object') throw fail('expected a text value');
-      const text = String(value);
+      // A plain scalar that looks like a number (an all-digit Tox ID, "0445") is read as the
+      // characters written, not as the number YAML makes of it.
+      const source = (node as { source?: unknown }).source;
+      const text = typeof value === 'number' && typeof source === 'string' ? source : String(value);
       const problem = spec.check?.(text);
       if (problem) throw fail(problem);
       return text;

@@ -16,7 +16,7 @@
  */
 import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { isToxtunnelError, ToxtunnelError } from '../errors.ts';
+import { exitCodeFor, isToxtunnelError, ToxtunnelError } from '../errors.ts';
 import { isoSeconds } from './render.ts';
 import { askInitOptions, type Asker, createAsker } from './prompt.ts';
 import { type InitOptions, type InitPlan, planInit, SCENARIOS } from './scenarios.ts';
@@ -67,10 +67,6 @@ export function initOptionsFromFlags(args: string[], flags: InitFlags): Partial<
   return options;
 }
 
-/** The exit code of a ToxtunnelError. */
-function exitCode(error: ToxtunnelError): number {
-  return error.code === 'INIT_ABORTED' || error.code === 'INIT_WRITE_FAILED' ? 1 : 2;
-}
 
 function describeAccess(plan: InitPlan): string {
   const m = plan.model;
@@ -165,7 +161,7 @@ export async function runInit(args: string[], flags: InitFlags, io: InitIo): Pro
   } catch (error) {
     if (!isToxtunnelError(error)) throw error;
     io.stderr.write(`toxtunnel: error: ${error.message}\n`);
-    return exitCode(error);
+    return exitCodeFor(error.code);
   } finally {
     asker?.close();
   }

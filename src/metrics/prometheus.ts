@@ -46,7 +46,7 @@ export function renderMetrics(seen: Observation, build: BuildInfo): string {
   const friendLabel = (f: Observation['friends'][number]) => ({ friend: f.name ?? f.publicKey.slice(0, 8), public_key: f.publicKey });
   family('toxtunnel_build_info', 'gauge', 'Version and JavaScript runtime of this toxtunnel (always 1).', [[{ version: build.version, runtime: build.runtime }, 1]]);
   family('toxtunnel_start_time_seconds', 'gauge', 'When this toxtunnel started (Unix time).', [[{}, Date.parse(seen.startedAt) / 1000]]);
-  family('toxtunnel_tox_connected', 'gauge', '1 when connected to the Tox network (UDP or TCP relay), else 0.', [[{ mode: seen.mode }, seen.network === 'none' ? 0 : 1]]);
+  family('toxtunnel_tox_connected', 'gauge', '1 when connected to the Tox network (UDP or TCP relay), else 0.', [[{}, seen.network === 'none' ? 0 : 1]]);
   family(
     'toxtunnel_friend_connected',
     'gauge',

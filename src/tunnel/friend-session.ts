@@ -77,7 +77,8 @@ export class FriendSession {
         if (state === 'unresponsive') this.closeAll(`the peer stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s)`);
         this.handlers.livenessChanged?.(this, state, silentMs);
       },
-      handlers.liveness,
+      // Our own round trip every 5 s (status, metrics), whatever the peer sends.
+      { rttEveryMs: 5000, ...handlers.liveness },
     );
   }
 

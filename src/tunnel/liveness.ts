@@ -13,6 +13,12 @@ export interface LivenessOptions {
   deadAfterMs?: number;
   firstProbeMs?: number;
   maxProbeMs?: number;
+  /**
+   * Also PING at least this often while alive, even when the peer is heard (off when absent):
+   * the peer's own PINGs keep us from ever being silent, and each side wants its own round
+   * trip. The first such PING goes 1 s after the friend came online.
+   */
+  rttEveryMs?: number;
 }
 
 export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
@@ -33,6 +39,7 @@ export class PeerLiveness {
   private readonly deadAfterMs: number;
   private readonly firstProbeMs: number;
   private readonly maxProbeMs: number;
+  private readonly rttEveryMs: number | undefined;
 
   constructor(
     private readonly sendPing: () => void,
@@ -43,6 +50,7 @@ export class PeerLiveness {
     this.deadAfterMs = options.deadAfterMs ?? 8000;
     this.firstProbeMs = options.firstProbeMs ?? 1000;
     this.maxProbeMs = options.maxProbeMs ?? 30_000;
+    this.rttEveryMs = options.rttEveryMs;
     this.probeDelay = this.firstProbeMs;
   }
 
@@ -53,7 +61,7 @@ export class PeerLiveness {
     this.lastHeard = now;
     this.since = now;
     this.rttMs = undefined;
-    this.lastPing = 0;
+    this.lastPing = this.rttEveryMs === undefined ? 0 : now - this.rttEveryMs + 1000;
     this.pingOutstanding = false;
     this.probeDelay = this.firstProbeMs;
     const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
@@ -98,7 +106,10 @@ export class PeerLiveness {
         this.state = 'unresponsive';
         this.nextProbe = now + this.probeDelay;
         this.changed('unresponsive', silent);
-      } else if (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) {
+      } else if (
+        (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) ||
+        (this.rttEveryMs !== undefined && now - this.lastPing >= this.rttEveryMs)
+      ) {
         this.ping(now);
       }
     } else if (this.state === 'unresponsive' && now >= this.nextProbe) {
