@@ -102,6 +102,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
   const server = await ToxtunnelServer.start(
     {
       ...networkOptions(config),
+      friendName: names,
       policy,
       extensions: config.extensions,
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
@@ -158,6 +159,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
   const client = await ToxtunnelClient.start(
     {
       ...networkOptions(config),
+      friendName: names,
       serverId: config.serverId!,
       forwards: config.forwards,
       reverse: config.reverse,

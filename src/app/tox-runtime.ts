@@ -30,6 +30,8 @@ export interface NetworkOptions {
   bootstrapNodes: BootstrapNode[];
   startPort?: number;
   endPort?: number;
+  /** A friend's name (rules file, whitelist) for log lines, by public key. */
+  friendName?: (publicKey: string) => string | undefined;
 }
 
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
@@ -120,7 +122,8 @@ export class ToxRuntime {
 
   private onFriendConnection(friend: number, status: Connection): void {
     const key = this.node.friendPublicKey(friend) ?? '?';
-    this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (friend ${friend}, ${key.slice(0, 8)}…)`);
+    const name = this.options.friendName?.(key);
+    this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (${name ? `${name}, ` : ''}friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
     const wasOnline = session.liveness.state !== 'stopped';
     if (status === 'none') session.offline('the friend went offline');

@@ -174,7 +174,7 @@ withNetworkFlags(
   .example('  $ toxtunnel doctor -c client.yaml')
   .action((f: ParsedFlags) => runDoctor({ ...runFlags(f), json: f.json === true, timeout: lastValue(f.timeout) }, print).then(exitWith));
 
-withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the client'), 'where the identity and the control socket live'))
+withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the client').usage('-m server|client [-c FILE] [options]   (or: toxtunnel <command> --help)'), 'where the identity and the control socket live'))
   .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)')
   .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)')
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)')
@@ -187,7 +187,8 @@ withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the cl
     return run(runFlags(f));
   });
 
-cli.help();
+// cac pads every option line to the description's end: no trailing spaces in our help.
+cli.help((sections) => sections.map((section) => ({ ...section, body: section.body.replace(/[ \t]+$/gm, '') })));
 cli.version(VERSION, '-v, --version');
 
 try {

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { isCollection, isNode } from 'yaml';
 import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
+import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import { loadRules, type RuleSet } from '../config/rules.ts';
 import { parseYaml } from '../config/yaml-schema.ts';
@@ -149,7 +150,12 @@ export async function inspectIdentity(dataDir: string): Promise<IdentityInfo> {
     bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code !== 'ENOENT') info.problem = { code: 'IDENTITY_UNREADABLE', message: `cannot read ${path}: ${code}` };
+    if (code !== 'ENOENT') info.problem = { code: 'IDENTITY_UNREADABLE', message: `cannot read ${path}: ${osErrorText(error)}` };
+    return info;
+  }
+  // An empty file holds no identity: run and print-id make one and save it over the file.
+  if (bytes.byteLength === 0) {
+    info.file = undefined;
     return info;
   }
   const savedata = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

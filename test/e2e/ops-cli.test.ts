@@ -207,6 +207,8 @@ test('logs: local timestamps to the ms on every line, no blank lines; SIGUSR2 du
   const entries = lines.filter((l) => !l.startsWith('    '));
   assert.ok(entries.length >= 5, server.output);
   for (const line of entries) assert.match(line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (INFO |WARN |ERROR|DEBUG) /, line);
+  assert.match(server.output, new RegExp(`INFO  Friend connection status: Connected \\((UDP|TCP)\\) \\(alice, friend \\d+, ${clientKey.slice(0, 8)}…\\)`), 'the log names the friend');
+  assert.match(client.output, new RegExp(`Friend connection status: Connected \\((UDP|TCP)\\) \\(server, friend \\d+, ${serverId.slice(0, 8)}…\\)`));
   assert.match(server.output, new RegExp(`    friend alice \\(${clientKey.slice(0, 8)}…, friend \\d+\\) Connected \\((UDP|TCP)\\)`));
 });
 

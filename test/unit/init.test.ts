@@ -278,8 +278,8 @@ test('placeholders: the files say REPLACE, fail to load with a clear message, an
   assert.is(run.code, 0, run.stderr);
   assert.match(run.stdout, new RegExp(CLIENT_KEY_PLACEHOLDER));
   assert.match(run.stdout, new RegExp(SERVER_ID_PLACEHOLDER));
-  assert.match(run.stdout, /toxtunnel print-id -d <client data dir>/);
-  assert.match(run.stdout, /first 64 hex characters/);
+  assert.match(run.stdout, /on the client run `toxtunnel print-id --public-key -c [^`]*client\.yaml`/);
+  assert.match(run.stdout, /on the server run `toxtunnel print-id -c [^`]*server\.yaml`/);
   assert.match(run.stdout, /does not load/);
   const rulesPath = join(run.dir, 'rules.yaml');
   const clientPath = join(run.dir, 'client.yaml');
