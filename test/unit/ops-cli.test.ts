@@ -4,7 +4,7 @@
 // friend names, key hints and init placeholders, errors in words, exit codes, log lines,
 // keepalive RTT, rates, and the Prometheus text checked with the reference parser.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -274,6 +274,15 @@ print(json.dumps(out))`;
   assert.equal(families.toxtunnel_friend_rtt_seconds!.samples.map((s) => s[2]), [0.012], 'only friends with a measured RTT');
   assert.equal(Object.fromEntries(families.toxtunnel_errors!.samples.map((s) => [s[1].kind, s[2]])), { open: 2, tunnel: 0 });
   assert.is(families.toxtunnel_start_time_seconds!.samples[0]![2], Date.parse('2026-11-30T10:00:00Z') / 1000);
+});
+
+test('the Grafana dashboard asks only for metrics toxtunnel serves', () => {
+  const dashboard = readFileSync(join(import.meta.dirname, '../../packaging/grafana/toxtunnel-dashboard.json'), 'utf8');
+  const served = new Set([...renderMetrics(observation, { version: '1', runtime: 'node' }).matchAll(/^# TYPE (\w+)/gm)].map((m) => m[1]));
+  const asked = new Set([...dashboard.matchAll(/toxtunnel_\w+/g)].map((m) => m[0]));
+  assert.ok(asked.size >= 6, [...asked].join(' '));
+  for (const name of asked) assert.ok(served.has(name), `${name} is not served`);
+  assert.ok((JSON.parse(dashboard) as { panels: unknown[] }).panels.length >= 6);
 });
 
 test.run();
