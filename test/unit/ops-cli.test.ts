@@ -14,6 +14,7 @@ import { allValues, lastValue, protectArgv, unprotect } from '../../src/cli/argv
 import { formatLogLine, localTimestamp } from '../../src/cli/logging.ts';
 import { formatTunnelList } from '../../src/cli/control-commands.ts';
 import { resolveConfig, resolveConfigSource } from '../../src/config/config.ts';
+import { checkConfig } from '../../src/doctor/checks.ts';
 import { parseBootstrapSpec, parseMetricsSpec } from '../../src/config/forward-spec.ts';
 import { keyHint } from '../../src/config/placeholders.ts';
 import { parseRules } from '../../src/config/rules.ts';
@@ -144,6 +145,16 @@ test('key hints: init placeholders by name, a public key given as a Tox ID and t
   assert.match(pk.message, /^--server-id: invalid Tox ID: expected 76 hex characters, got 64; this is a public key/);
   const rules = failure(() => parseRules(`rules:\n  - friend: ${SERVER_ID}\n`, 'r.yaml'));
   assert.match(rules.message, /^r\.yaml:2: rules\[0\]\.friend: this is a whole Tox ID/);
+});
+
+test('a bad server_id in the file: the error and doctor\'s fix name the file and line, not a flag', () => {
+  const bad = SERVER_ID.slice(0, 75) + (SERVER_ID.endsWith('0') ? '1' : '0');
+  const config = file('checksum.yaml', `mode: client\nclient:\n  forwards: ["1:h:2"]\n  server_id: "${bad}"\n`);
+  const error = failure(() => resolveConfig({ config }, {}));
+  assert.match(error.message, /checksum\.yaml:4: client\.server_id: invalid Tox ID: the checksum/);
+  const { result } = checkConfig({ config }, {});
+  assert.is(result.status, 'fail');
+  assert.is(result.fix, `edit ${config} at line 4; docs/config.md lists every key and value`);
 });
 
 test('errors in words: OS codes, unreadable files, and exit codes (2 usage/config, 1 runtime)', () => {
