@@ -23,10 +23,11 @@ export function isToxtunnelError(value: unknown, code?: string): value is Toxtun
 
 /**
  * The exit code for an error: 2 for a mistake the user fixes in a command line or a file
- * (CONFIG_*, CLI_*, RULES_*, INIT_* but INIT_ABORTED/INIT_WRITE_FAILED, *_INVALID), 1 for a
+ * (CONFIG_*, CLI_*, RULES_*, INIT_* but INIT_ABORTED/INIT_WRITE_FAILED, *_INVALID, a server
+ * with no access configured), 1 for a
  * runtime failure (the network, a port in use, an unwritable data directory, …).
  */
 export function exitCodeFor(code: string): 1 | 2 {
   if (code === 'INIT_ABORTED' || code === 'INIT_WRITE_FAILED') return 1;
-  return /^(CONFIG|CLI|RULES|INIT)_/.test(code) || code.endsWith('_INVALID') ? 2 : 1;
+  return /^(CONFIG|CLI|RULES|INIT)_/.test(code) || code.endsWith('_INVALID') || code === 'ACCESS_NOT_CONFIGURED' ? 2 : 1;
 }

@@ -159,3 +159,28 @@ int tt_friend_send_lossless_uncontrolled(Tox *tox, uint32_t friend_number, const
     }
     return TOX_ERR_FRIEND_CUSTOM_PACKET_OK;
 }
+
+/* --- asking a friend again ------------------------------------------------------------------ */
+
+/* Makes toxcore send our friend request to a friend again, with `message` (the shared
+ * secret), as if it had just been added: status back to FRIEND_ADDED and the request timeout
+ * back to FRIENDREQUEST_TIMEOUT (5 s; do_friends re-sends it through the onion, doubling the
+ * timeout after each unanswered try). For a server that removed us and later gave access back:
+ * toxcore never re-sends a request to a friend it has confirmed once, and the server drops
+ * requests from friends it already has, so asking again is harmless when nothing was wrong.
+ * Returns 0 when the request is queued, 1 when the friend is online (nothing to do), -1 when
+ * there is no such friend, -2 when the message is empty or too long. */
+int tt_friend_rerequest(Tox *tox, uint32_t friend_number, const uint8_t *message, size_t length)
+{
+    Messenger *m = tox->m;
+    if (!m_friend_exists(m, (int32_t)friend_number)) return -1;
+    if (length == 0 || length > MAX_FRIEND_REQUEST_DATA_SIZE) return -2;
+    Friend *f = &m->friendlist[friend_number];
+    if (f->status == FRIEND_ONLINE) return 1;
+    memcpy(f->info, message, length);
+    f->info_size = (uint16_t)length;
+    f->status = FRIEND_ADDED;
+    f->friendrequest_timeout = FRIENDREQUEST_TIMEOUT;
+    f->friendrequest_lastsent = 0;
+    return 0;
+}

@@ -14,7 +14,8 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { ToxtunnelError } from '../errors.ts';
-import { CLIENT_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
+import { canonicalAddress, isLoopback } from '../net/target-host.ts';
+import { CLIENT_TUNNEL_IDS, SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
 import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/frame.ts';
 import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
@@ -23,6 +24,7 @@ import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 import type { Logger } from './logger.ts';
+import { ThrottledLog } from './rate-limit.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 import { type TunnelInfo, type TunnelKind, TunnelStats } from './tunnel-stats.ts';
 
@@ -62,6 +64,8 @@ export interface ClientOptions extends NetworkOptions {
   extensions?: boolean;
   /** How long a local connection waits for the server to come online. */
   onlineWaitMs?: number;
+  /** Local connections that may wait for the server at once (more are refused, logged once). */
+  maxWaiting?: number;
   /** How long the server has to answer a TUNNEL_OPEN. */
   openTimeoutMs?: number;
   /** Keepalive timings (tests shorten them). */
@@ -103,12 +107,29 @@ export interface ClientEvents {
 }
 
 const DEFAULT_REQUEST_MESSAGE = 'toxtunnel';
+/** Local connections waiting for the server, at most (each waits up to onlineWaitMs). */
+export const DEFAULT_MAX_WAITING = 256;
+/**
+ * While the server is away and we are on the Tox network, our friend request is sent again
+ * (the server may have removed us and given access back since): at start, then this often for
+ * the first five minutes of an absence, then every minute (toxcore itself re-sends a pending
+ * request after 5 s, doubling each time).
+ */
+const REREQUEST_EARLY_MS = 8_000;
+const REREQUEST_LATE_MS = 60_000;
+const REREQUEST_EARLY_PERIOD_MS = 5 * 60_000;
 
 export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   readonly localListeners: ListenerHandle[] = [];
   readonly reverse: ReverseHandle[];
   readonly stats = new TunnelStats();
   private readonly serverFriend: number;
+  private readonly requestMessage: string;
+  private serverAwaySince = Date.now();
+  private lastRerequest = 0;
+  private rerequestTimer: ReturnType<typeof setInterval> | undefined;
+  private waiting = 0;
+  private readonly throttled: ThrottledLog;
   private readonly ids = new TunnelIdAllocator(CLIENT_TUNNEL_IDS);
   private readyWaiters: Array<() => void> = [];
   /** Resolvers of carry() calls, by tunnel id. */
@@ -124,16 +145,57 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   ) {
     super();
     this.reverse = (options.reverse ?? []).map((spec, i) => ({ spec, requestId: i + 1, state: 'waiting' }));
+    this.throttled = new ThrottledLog((text) => log.warn(text));
     const serverId = parseToxId(options.serverId);
+    this.requestMessage = options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE;
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
-    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE);
+    this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, this.requestMessage);
     if (existing === undefined) {
       runtime.save();
       log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…${options.sharedSecret !== undefined ? ' (with the shared secret)' : ''}`);
+    } else {
+      // Known from an earlier run: ask again at once, in case the server removed us meanwhile.
+      this.rerequest();
     }
     runtime.node.on('friendConnection', (friend) => {
       if (friend === this.serverFriend) this.checkReady();
     });
+    this.rerequestTimer = setInterval(() => this.maybeRerequest(), 1_000);
+    this.rerequestTimer.unref?.();
+  }
+
+  /** Sends our friend request again while the server is away (see REREQUEST_*). */
+  private maybeRerequest(): void {
+    const node = this.runtime.node;
+    if (node.friendConnectionStatus(this.serverFriend) !== 'none') {
+      this.serverAwaySince = Date.now();
+      return;
+    }
+    if (node.connectionStatus === 'none') return;
+    const now = Date.now();
+    const interval = now - this.serverAwaySince < REREQUEST_EARLY_PERIOD_MS ? REREQUEST_EARLY_MS : REREQUEST_LATE_MS;
+    if (now - this.lastRerequest < interval) return;
+    if (this.lastRerequest === 0 || now - this.serverAwaySince >= REREQUEST_EARLY_MS) {
+      this.throttled.log(
+        'rerequest',
+        `the server is not connected: sending our friend request again (if its operator removed us, they must add our public key ${node.publicKey} back)`,
+      );
+    }
+    this.rerequest();
+  }
+
+  private rerequest(): void {
+    this.lastRerequest = Date.now();
+    try {
+      this.runtime.node.resendFriendRequest(this.serverFriend, this.requestMessage);
+    } catch (error) {
+      this.log.debug(`could not queue the friend request again: ${(error as Error).message}`);
+    }
+  }
+
+  /** What a user should know about the server's side of the friendship (doctor, status). */
+  get serverAwayMs(): number {
+    return this.runtime.node.friendConnectionStatus(this.serverFriend) === 'none' ? Date.now() - this.serverAwaySince : 0;
   }
 
   static async start(options: ClientOptions, log: Logger): Promise<ToxtunnelClient> {
@@ -164,7 +226,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       }
       for (const socks of options.socks ?? []) {
         const socksOptions: SocksOptions = socks.credentials ? { credentials: socks.credentials } : {};
-        await client.listen('socks', socks.bind ?? '127.0.0.1', socks.port, 'SOCKS5 (dynamic)', (socket) => void client!.socks(socket, socksOptions));
+        await client.listen('socks', socks.bind ?? '127.0.0.1', socks.port, 'SOCKS5 (dynamic)', (socket) => void client!.socks(socket, socksOptions), socks.credentials !== undefined);
       }
     } catch (error) {
       client?.stop();
@@ -193,7 +255,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private async listen(kind: 'forward' | 'socks', bind: string, port: number, to: string, onConnection: (socket: net.Socket) => void): Promise<void> {
+  private async listen(kind: 'forward' | 'socks', bind: string, port: number, to: string, onConnection: (socket: net.Socket) => void, hasAuth = false): Promise<void> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
@@ -208,6 +270,11 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       server.listen({ host: bind, port }, () => resolve());
     });
     const actual = (server.address() as net.AddressInfo).port;
+    const local = canonicalAddress(bind);
+    if (!local || !isLoopback(local)) {
+      if (kind === 'forward') this.log.warn(`forward on ${bind}:${actual} is reachable beyond this machine: anyone who can reach it can use the tunnel to ${to}`);
+      else if (!hasAuth) this.log.warn(`SOCKS5 proxy on ${bind}:${actual} is reachable beyond this machine without a username and password: anyone who can reach it can use the tunnel (set socks credentials, or bind 127.0.0.1)`);
+    }
     this.localListeners.push({ kind, description: `${bind}:${actual} -> ${to}`, port: actual, server });
     this.log.info(`${kind === 'socks' ? 'SOCKS5 proxy on' : 'forwarding'} ${bind}:${actual}${kind === 'socks' ? '' : ` -> ${to}`}`);
   }
@@ -253,7 +320,14 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       }
       return { error };
     };
-    if (!(await this.waitReady())) {
+    if (!this.serverReady && this.waiting >= (this.options.maxWaiting ?? DEFAULT_MAX_WAITING)) {
+      const why = `${this.waiting} connections are already waiting for the server`;
+      this.throttled.log('waiting-cap', `${why} (client.max_waiting): refused a connection to ${target}`);
+      return refuse(why);
+    }
+    this.waiting++;
+    const ready = await this.waitReady().finally(() => this.waiting--);
+    if (!ready) {
       const why = this.stopped ? 'the client is stopping' : `the server did not come online within ${(this.options.onlineWaitMs ?? 60_000) / 1000} s`;
       this.log.error(`${why}: dropped a connection to ${target}`);
       return refuse(why);
@@ -356,6 +430,15 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   /** The server accepted a connection on one of our reverse listeners: connect locally. */
   private onReverseOpen(session: FriendSession, open: Extract<Frame, { kind: 'reverse-open' }>): void {
     const { tunnelId, requestId } = open;
+    if (session.friendNumber !== this.serverFriend) {
+      session.sendError(tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Reverse tunnels are accepted only from the configured server');
+      this.throttled.log(`reverse-stranger:${session.publicKey}`, `refused a reverse open from friend ${session.friendNumber} (${session.publicKey.slice(0, 8)}…), which is not the configured server`);
+      return;
+    }
+    if (tunnelId < SERVER_TUNNEL_IDS.first || tunnelId > SERVER_TUNNEL_IDS.last) {
+      session.sendError(tunnelId, ErrorCode.DNS_FAILED_OR_ID_IN_USE, `Reverse tunnel ids are ${SERVER_TUNNEL_IDS.first}..${SERVER_TUNNEL_IDS.last}`);
+      return;
+    }
     const handle = this.reverse.find((h) => h.requestId === requestId);
     if (!handle) {
       session.sendError(tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `No reverse forward ${requestId} here`);
@@ -366,10 +449,10 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       return;
     }
     const { localHost, localPort } = handle.spec;
-    session.pendingOpens.add(tunnelId);
     const socket = net.connect({ host: localHost, port: localPort, allowHalfOpen: true, noDelay: true });
+    session.beginPending(tunnelId, () => socket.destroy());
     socket.once('connect', () => {
-      if (!session.pendingOpens.delete(tunnelId)) {
+      if (!session.endPending(tunnelId)) {
         socket.destroy();
         return;
       }
@@ -380,7 +463,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       this.log.info(`tunnel ${tunnelId} open: reverse -> ${localHost}:${localPort}`);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (session.tunnels.has(tunnelId) || !session.pendingOpens.delete(tunnelId)) return;
+      if (session.tunnels.has(tunnelId) || !session.endPending(tunnelId)) return;
       this.stats.failed();
       session.sendError(tunnelId, ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${localHost}:${localPort}: ${error.code ?? error.message}`);
       this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${error.code ?? error.message}`);
@@ -425,6 +508,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.rerequestTimer);
     for (const handle of this.localListeners) handle.server.close();
     for (const wake of this.readyWaiters.splice(0)) wake();
     const session = this.runtime.sessions.get(this.serverFriend);

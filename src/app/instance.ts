@@ -70,7 +70,7 @@ export async function start(config: ResolvedConfig, log: Logger = silentLogger):
 function friendNames(config: ResolvedConfig, rules: () => RuleSet | undefined): FriendNames {
   return (publicKey) => {
     const key = publicKey.toUpperCase();
-    return config.friendNames.get(key) ?? rules()?.rules.find((r) => r.friend === key && r.name)?.name;
+    return config.friendNames.get(key) ?? rules()?.nameOf(key);
   };
 }
 

@@ -8,6 +8,8 @@
  * answers an OPEN. Listeners go away when the friend goes offline or cancels.
  */
 import net from 'node:net';
+import type { Decision } from '../config/rules.ts';
+import { type CanonicalAddress, canonicalHost, classifyAddress, HostError } from '../net/target-host.ts';
 import { type Frame, ReverseStatus } from '../protocol/frame.ts';
 import { SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
@@ -25,14 +27,29 @@ const OPEN_TIMEOUT_MS = 20_000;
 interface Listener {
   friend: number;
   requestId: number;
-  bind: string;
+  bind: CanonicalAddress;
   port: number;
   server: net.Server;
 }
 
 export interface ReversePolicy {
-  decide(session: FriendSession, bind: string, port: number): { allowed: boolean; reason: string };
+  decide(session: FriendSession, bind: CanonicalAddress, port: number): Decision;
   maxTunnelsPerFriend: number;
+  /** How a friend is named in the log. */
+  label(session: FriendSession): string;
+}
+
+/**
+ * The address a REVERSE_LISTEN asks for: "" and "localhost" are 127.0.0.1, "*" is 0.0.0.0 (as
+ * ssh -R), other text must be an address (a name would need a lookup); never multicast.
+ */
+export function listenAddress(bind: string): CanonicalAddress {
+  const text = bind === '' || bind === 'localhost' ? DEFAULT_REVERSE_BIND : bind === '*' ? '0.0.0.0' : bind;
+  const host = canonicalHost(text);
+  if (host.kind === 'name') throw new HostError(bind, 'a reverse listener binds to an address, not a name');
+  const kind = classifyAddress(host);
+  if (kind === 'multicast' || kind === 'broadcast' || kind === 'this-network' || kind === 'ipv4-compatible') throw new HostError(bind, `a ${kind} address cannot be listened on`);
+  return host;
 }
 
 export class ReverseListeners {
@@ -48,7 +65,6 @@ export class ReverseListeners {
 
   async listen(session: FriendSession, request: Extract<Frame, { kind: 'reverse-listen' }>): Promise<void> {
     const { requestId, port } = request;
-    const bind = request.bind || DEFAULT_REVERSE_BIND;
     const answer = (status: number, actualPort: number, message: string) =>
       session.send({ kind: 'reverse-result', requestId, status, port: actualPort, message });
     const key = `${session.friendNumber}:${requestId}`;
@@ -60,10 +76,20 @@ export class ReverseListeners {
       answer(ReverseStatus.INVALID, 0, `at most ${MAX_LISTENERS_PER_FRIEND} reverse listeners per friend`);
       return;
     }
-    const decision = this.policy.decide(session, bind, port);
+    let bindAddress: CanonicalAddress;
+    try {
+      bindAddress = listenAddress(request.bind);
+    } catch (error) {
+      if (!(error instanceof HostError)) throw error;
+      answer(ReverseStatus.INVALID, 0, error.message);
+      this.log.warn(`${this.policy.label(session)}: reverse listen refused: ${error.message}`);
+      return;
+    }
+    const bind = bindAddress.text;
+    const decision = this.policy.decide(session, bindAddress, port);
     if (!decision.allowed) {
       answer(ReverseStatus.NOT_ALLOWED, 0, `Not allowed to listen on ${bind}:${port}`);
-      this.log.warn(`friend ${session.friendNumber}: reverse listen on ${bind}:${port} denied: ${decision.reason}`);
+      this.log.warn(`${this.policy.label(session)}: reverse listen on ${bind}:${port} denied: ${decision.reason}`);
       return;
     }
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
@@ -72,24 +98,31 @@ export class ReverseListeners {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host: bind, port, exclusive: true }, () => resolve());
+        server.listen({ host: bind, port, exclusive: true, ipv6Only: bindAddress.kind === 'ipv6' }, () => resolve());
       });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       answer(ReverseStatus.LISTEN_FAILED, 0, code === 'EADDRINUSE' ? `Port ${bind}:${port} is in use on the server` : `Cannot listen on ${bind}:${port}: ${code}`);
-      this.log.warn(`friend ${session.friendNumber}: reverse listen on ${bind}:${port} failed: ${code}`);
+      this.log.warn(`${this.policy.label(session)}: reverse listen on ${bind}:${port} failed: ${code}`);
       return;
     }
-    // The friend may have gone while we were binding.
-    if (!this.runtime.sessions.get(session.friendNumber)?.responsive) {
+    // The friend may have gone, or lost the right, while we were binding.
+    if (this.runtime.sessions.get(session.friendNumber) !== session || !session.responsive) {
       server.close();
       return;
     }
+    const again = this.policy.decide(session, bindAddress, port);
+    if (!again.allowed) {
+      server.close();
+      answer(ReverseStatus.NOT_ALLOWED, 0, `Not allowed to listen on ${bind}:${port}`);
+      this.log.warn(`${this.policy.label(session)}: reverse listen on ${bind}:${port} revoked while binding: ${again.reason}`);
+      return;
+    }
     const actualPort = (server.address() as net.AddressInfo).port;
-    this.listeners.set(key, { friend: session.friendNumber, requestId, bind, port: actualPort, server });
+    this.listeners.set(key, { friend: session.friendNumber, requestId, bind: bindAddress, port: actualPort, server });
     server.on('error', (error) => this.log.warn(`reverse listener ${bind}:${actualPort}: ${error.message}`));
     answer(ReverseStatus.LISTENING, actualPort, `listening on ${bind}:${actualPort}`);
-    this.log.info(`reverse tunnel: listening on ${bind}:${actualPort} for friend ${session.friendNumber}`);
+    this.log.info(`reverse tunnel: listening on ${bind}:${actualPort} for ${this.policy.label(session)}`);
   }
 
   private accept(key: string, socket: net.Socket): void {
@@ -101,7 +134,7 @@ export class ReverseListeners {
     }
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
     if (session.activeCount >= this.policy.maxTunnelsPerFriend) {
-      this.log.warn(`reverse ${listener.bind}:${listener.port}: friend ${listener.friend} is at its tunnel limit; dropped a connection from ${from}`);
+      this.log.warn(`reverse ${listener.bind.text}:${listener.port}: friend ${listener.friend} is at its tunnel limit; dropped a connection from ${from}`);
       this.stats.failed();
       socket.destroy();
       return;
@@ -115,7 +148,7 @@ export class ReverseListeners {
       return;
     }
     const tunnelId = id;
-    const tunnel = session.addTunnel(tunnelId, socket, socket, 'opening', `reverse ${listener.bind}:${listener.port} <- ${from}`);
+    const tunnel = session.addTunnel(tunnelId, socket, socket, 'opening', `reverse ${listener.bind.text}:${listener.port} <- ${from}`);
     this.stats.added(session, tunnel, 'reverse');
     session.send({ kind: 'reverse-open', tunnelId, requestId: listener.requestId });
     const timer = setTimeout(() => {
@@ -126,7 +159,7 @@ export class ReverseListeners {
       clearTimeout(timer);
       ids.release(tunnelId);
     });
-    this.log.info(`tunnel ${tunnelId} opening: ${listener.bind}:${listener.port} <- ${from} -> friend ${listener.friend}`);
+    this.log.info(`tunnel ${tunnelId} opening: ${listener.bind.text}:${listener.port} <- ${from} -> friend ${listener.friend}`);
   }
 
   cancel(friend: number, requestId: number): void {
@@ -151,7 +184,7 @@ export class ReverseListeners {
   }
 
   list(): Array<{ friend: number; bind: string; port: number }> {
-    return [...this.listeners.values()].map(({ friend, bind, port }) => ({ friend, bind, port }));
+    return [...this.listeners.values()].map(({ friend, bind, port }) => ({ friend, bind: bind.text, port }));
   }
 
   private close(key: string, why: string): void {
@@ -159,7 +192,7 @@ export class ReverseListeners {
     if (!listener) return;
     this.listeners.delete(key);
     listener.server.close();
-    this.log.info(`reverse tunnel: stopped listening on ${listener.bind}:${listener.port} (${why})`);
+    this.log.info(`reverse tunnel: stopped listening on ${listener.bind.text}:${listener.port} (${why})`);
   }
 
   private countFor(friend: number): number {

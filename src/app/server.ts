@@ -1,46 +1,73 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
- * The server: runs where the target services are reachable. It accepts friends (all of them,
- * as the existing server does, unless a shared secret, a whitelist or a rules file says
- * otherwise), and for each TUNNEL_OPEN applies the access rules (keyed by the friend's public
- * key), resolves the host (IPv4 and IPv6), connects, and answers ACK(0) — "connected" — or a
- * TUNNEL_ERROR whose text the client shows. With the REVERSE extension it also listens on a
- * friend's behalf (ssh -R), see reverse-listeners.ts.
+ * The server: runs where the target services are reachable. Access is closed by default: it
+ * admits a friend only when a rules file, a shared secret or a whitelist says so (or when the
+ * operator passed --allow-any), and for each TUNNEL_OPEN it
+ *   1. refuses ids in use, the per-friend tunnel limit (open + pending), the per-friend OPEN
+ *      rate, and too much work in flight (pending connects and name lookups);
+ *   2. puts the host in canonical form (net/target-host.ts) and, for a name, resolves every
+ *      address once (target-resolver.ts);
+ *   3. lets the rules decide on the name *and* every address (deny wins), never dialling the
+ *      unspecified, broadcast or multicast addresses;
+ *   4. connects to exactly the address that was checked, and checks again when the connect
+ *      completes (the friend may have been revoked meanwhile);
+ * then answers ACK(0) — "connected" — or a TUNNEL_ERROR whose text the client shows. A CLOSE
+ * for a pending OPEN cancels its connect. With the REVERSE extension it also listens on a
+ * friend's behalf (ssh -R), see reverse-listeners.ts. No event handler can take it down: a
+ * failure is logged with the friend, and the others are served on.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import type { AccessPolicy, Decision, ResolvedTarget } from '../config/rules.ts';
+import { ToxtunnelError } from '../errors.ts';
+import { HostError } from '../net/target-host.ts';
 import { Capability, ErrorCode } from '../protocol/frame.ts';
 import type { FriendSession, OpenRequest } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
+import { AdmissionLedger } from './admissions.ts';
 import type { Logger } from './logger.ts';
+import { ThrottledLog, TokenBucket } from './rate-limit.ts';
 import { ReverseListeners } from './reverse-listeners.ts';
+import { forbiddenAddress, LookupBusyError, TargetResolver } from './target-resolver.ts';
 import { TunnelStats } from './tunnel-stats.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 
-/** Decides who may connect and where to (the rules file). */
-export interface AccessPolicy {
-  decide(friendPublicKey: string, host: string, port: number): { allowed: boolean; reason: string };
-  /** A friend with no rule in force is not accepted (and is removed when revoked). */
-  admits(friendPublicKey: string): boolean;
-  decideListen(friendPublicKey: string, bind: string, port: number): { allowed: boolean; reason: string };
-  nextExpiry(): Date | undefined;
-}
+export type { AccessPolicy } from '../config/rules.ts';
 
 export interface ServerOptions extends NetworkOptions {
-  /** undefined = no rules file: every friend may reach every host (warned at start). */
+  /** The rules file; undefined = no rules: admitted friends may reach any target, never listen. */
   policy: AccessPolicy | undefined;
   /** Friend requests must carry this message (tuntox's -s); compared in constant time. */
   sharedSecret?: string;
   /** Only these public keys (64 hex) are accepted as friends. */
   whitelist?: string[];
+  /** Admit every friend when nothing else configures access (--allow-any): warned at start. */
+  allowAny?: boolean;
   /** Our protocol extensions (half-close, reverse); false = behave as a base-protocol peer. */
   extensions?: boolean;
-  /** The protocol's limit: 100 concurrent tunnels per friend. */
+  /** The protocol's limit: 100 concurrent tunnels per friend (open and pending). */
   maxTunnelsPerFriend?: number;
+  /** Friends kept at most; further friend requests are refused. */
+  maxFriends?: number;
+  /** OPENs being resolved or connected at once, per friend and for the whole server. */
+  maxPendingPerFriend?: number;
+  maxPendingTotal?: number;
+  /** OPENs a friend may send per second (sustained), and in a burst. */
+  opensPerSecond?: number;
+  opensBurst?: number;
   /** Time to connect to a target before answering "TCP connect failed". */
   connectTimeoutMs?: number;
 }
+
+export const SERVER_LIMITS = {
+  maxTunnelsPerFriend: 100,
+  maxFriends: 100,
+  maxPendingPerFriend: 32,
+  maxPendingTotal: 512,
+  opensPerSecond: 500,
+  opensBurst: 1000,
+  connectTimeoutMs: 10_000,
+} as const;
 
 /** Fixed-length digests, so the comparison takes the same time whatever the lengths. */
 function secretMatches(given: Uint8Array, expected: string): boolean {
@@ -48,13 +75,26 @@ function secretMatches(given: Uint8Array, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** Where each forward tunnel goes: what was checked, to check it again when the rules change. */
+interface TunnelTarget {
+  target: ResolvedTarget;
+  port: number;
+  dialled: string;
+}
+
 export class ToxtunnelServer {
   readonly stats = new TunnelStats();
   private policy: AccessPolicy | undefined;
+  private rulesProblem: string | undefined;
   private readonly reverse: ReverseListeners;
-  /** Where each forward tunnel goes, to re-check it when the rules change. */
-  private readonly targets = new WeakMap<Tunnel, { host: string; port: number }>();
+  private readonly targets = new WeakMap<Tunnel, TunnelTarget>();
+  private readonly resolver = new TargetResolver();
+  private readonly openRates = new Map<number, TokenBucket>();
+  private readonly ledger: AdmissionLedger;
+  private readonly throttled: ThrottledLog;
+  private pendingTotal = 0;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly limits: typeof SERVER_LIMITS;
 
   private constructor(
     readonly runtime: ToxRuntime,
@@ -62,30 +102,32 @@ export class ToxtunnelServer {
     private readonly log: Logger,
   ) {
     this.policy = options.policy;
+    this.limits = { ...SERVER_LIMITS, ...definedOnly(options) };
+    this.throttled = new ThrottledLog((text) => log.warn(text));
+    this.ledger = AdmissionLedger.open(options.dataDir);
     this.reverse = new ReverseListeners(runtime, log, this.stats, {
       decide: (session, bind, port) =>
-        this.policy ? this.policy.decideListen(session.publicKey, bind, port) : { allowed: true, reason: 'no rules file' },
-      maxTunnelsPerFriend: options.maxTunnelsPerFriend ?? 100,
+        this.policy
+          ? this.policy.decideListen(session.publicKey, bind, port)
+          : { allowed: false, reason: 'reverse tunnels need a listen entry in a rules file' },
+      maxTunnelsPerFriend: this.limits.maxTunnelsPerFriend,
+      label: (session) => this.label(session.friendNumber, session.publicKey),
     });
-    runtime.node.on('friendRequest', (request) => {
-      const refusal = this.refusal(request.publicKey, request.message);
-      if (refusal) {
-        // Never log the message: it may be a (wrong) shared secret.
-        log.warn(`refused a friend request from ${request.publicKey}: ${refusal}`);
-        return;
-      }
-      const friend = runtime.node.addFriendNoRequest(request.publicKey);
-      runtime.save();
-      log.info(`accepted friend request from ${request.publicKey} (friend ${friend})`);
-    });
+    runtime.node.on('friendRequest', (request) => this.onFriendRequest(request.publicKey, request.message));
   }
 
   static async start(options: ServerOptions, log: Logger): Promise<ToxtunnelServer> {
-    if (!options.policy) {
-      log.warn('NO RULES FILE: every friend may open tunnels to ANY host and port this machine reaches. Set server.rules_file to restrict access.');
+    const admission = options.policy || options.sharedSecret !== undefined || options.whitelist;
+    if (!admission && !options.allowAny) {
+      throw new ToxtunnelError(
+        'ACCESS_NOT_CONFIGURED',
+        'no access is configured, so this server would admit nobody. Write a least-privilege setup with `toxtunnel init ssh` (or another scenario), or set server.rules_file, a shared secret (TOXTUNNEL_SHARED_SECRET) or server.whitelist; --allow-any lets every friend reach every host (not recommended)',
+      );
     }
-    if (options.sharedSecret === undefined && !options.whitelist && !options.policy) {
-      log.warn('every friend request is accepted (no shared secret, whitelist or rules file)');
+    if (!admission) {
+      log.warn('--allow-any: ANYONE who knows this Tox ID may become a friend and open tunnels to ANY host and port this machine reaches.');
+    } else if (!options.policy) {
+      log.warn('no rules file: admitted friends may open tunnels to ANY host and port this machine reaches (reverse tunnels stay off). Set server.rules_file to restrict them.');
     }
     let server: ToxtunnelServer | undefined;
     const runtime = await ToxRuntime.start(options, log, {
@@ -93,13 +135,13 @@ export class ToxtunnelServer {
       open: (session, request) => server?.open(session, request),
       tunnelClosed: (session, tunnel, error) => {
         server?.stats.closed(tunnel, error);
-        log.info(`tunnel ${tunnel.id} closed (friend ${session.friendNumber}; ${tunnel.stats.bytesIn} bytes in, ${tunnel.stats.bytesOut} out)${error ? `: ${error}` : ''}`);
+        log.info(`tunnel ${tunnel.id} closed (${server?.label(session.friendNumber, session.publicKey)}; ${tunnel.stats.bytesIn} bytes in, ${tunnel.stats.bytesOut} out)${error ? `: ${error}` : ''}`);
       },
       badFrame: (session, reason) => log.debug(`dropped a frame from friend ${session.friendNumber}: ${reason}`),
       livenessChanged: (session, state, silentMs) =>
         state === 'unresponsive'
-          ? log.warn(`friend ${session.friendNumber} stopped answering (${(silentMs / 1000).toFixed(1)} s): its tunnels are closed`)
-          : log.info(`friend ${session.friendNumber} answers again`),
+          ? log.warn(`${server?.label(session.friendNumber, session.publicKey)} stopped answering (${(silentMs / 1000).toFixed(1)} s): its tunnels are closed`)
+          : log.info(`${server?.label(session.friendNumber, session.publicKey)} answers again`),
       sessionOffline: (session) => server?.reverse.closeFriend(session.friendNumber),
       reverseListen: (session, request) => void server?.reverse.listen(session, request),
       reverseCancel: (session, requestId) => server?.reverse.cancel(session.friendNumber, requestId),
@@ -114,24 +156,60 @@ export class ToxtunnelServer {
     return this.runtime.node.address.text;
   }
 
-  /** Why a friend is not accepted, or undefined. `message` is a friend request's message. */
+  /** "friend 3 (alice, 0123ABCD…)": the rules' name when there is one, and the short key. */
+  label(friend: number, publicKey: string | undefined): string {
+    const key = publicKey ?? this.runtime.node.friendPublicKey(friend) ?? '';
+    const name = key ? this.policy?.nameOf(key) : undefined;
+    return `friend ${friend} (${name ? `${name}, ` : ''}${key.slice(0, 8)}…)`;
+  }
+
+  private onFriendRequest(publicKey: string, message: Uint8Array): void {
+    const node = this.runtime.node;
+    if (node.friendByPublicKey(publicKey) !== undefined) return; // a repeat: already a friend
+    const refusal = this.refusal(publicKey, message) ?? (node.friends().length >= this.limits.maxFriends ? `the server keeps at most ${this.limits.maxFriends} friends` : undefined);
+    if (refusal) {
+      // Never log the message: it may be a (wrong) shared secret.
+      this.throttled.log(`request:${publicKey}`, `refused a friend request from ${publicKey}: ${refusal}`);
+      return;
+    }
+    const friend = node.addFriendNoRequest(publicKey);
+    if (this.options.sharedSecret !== undefined) this.ledger.record(publicKey, this.options.sharedSecret);
+    this.runtime.save();
+    this.log.info(`accepted friend request from ${publicKey} (${this.label(friend, publicKey)})`);
+  }
+
+  /**
+   * Why a friend is not (or no longer) accepted, or undefined. `message` is a friend request's
+   * message; without one (a friend we have) the shared secret it was admitted with counts.
+   */
   private refusal(publicKey: string, message?: Uint8Array): string | undefined {
-    if (message !== undefined && this.options.sharedSecret !== undefined && !secretMatches(message, this.options.sharedSecret)) return 'wrong shared secret';
+    const secret = this.options.sharedSecret;
+    if (secret !== undefined) {
+      if (message !== undefined && !secretMatches(message, secret)) return 'wrong shared secret';
+      if (message === undefined && !this.ledger.admittedWith(publicKey, secret)) return 'admitted with another shared secret (or before it was set)';
+    }
     if (this.options.whitelist && !this.options.whitelist.some((k) => k.toUpperCase() === publicKey.toUpperCase())) return 'not on the whitelist';
     if (this.policy && !this.policy.admits(publicKey)) return 'no rule for this friend in the rules file';
     return undefined;
   }
 
   /** New rules (reload): from now on they decide; friends they revoke are removed. */
-  setPolicy(policy: AccessPolicy | undefined): void {
+  setPolicy(policy: AccessPolicy | undefined, problem?: string): void {
     this.policy = policy;
+    this.rulesProblem = problem;
     this.enforcePolicy('rules changed');
   }
 
+  /** The rules file could not be reloaded: the rules stay, the problem shows in status. */
+  setRulesProblem(problem: string | undefined): void {
+    this.rulesProblem = problem;
+  }
+
   /**
-   * Applies the rules to what exists: a friend with no rule in force (revoked, expired, or not
-   * on the whitelist) loses its tunnels and the friendship; a tunnel or reverse listener the
-   * rules no longer allow is closed. Re-runs itself when the next rule expires.
+   * Applies the rules to what exists: a friend with no rule in force (revoked, expired, not on
+   * the whitelist, or admitted with an old secret) loses its tunnels and the friendship; a
+   * tunnel or reverse listener the rules no longer allow is closed. Re-runs itself when the
+   * next rule expires.
    */
   enforcePolicy(why: string): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
@@ -141,20 +219,19 @@ export class ToxtunnelServer {
       if (!refusal) continue;
       const session = this.runtime.sessions.get(friend);
       const open = session?.activeCount ?? 0;
-      this.log.warn(`${why}: friend ${friend} (${key.slice(0, 8)}…) ${refusal}: closing ${open} tunnel(s) and removing the friendship`);
+      this.log.warn(`${why}: ${this.label(friend, key)} ${refusal}: closing ${open} tunnel(s) and removing the friendship`);
       this.reverse.closeFriend(friend);
       this.runtime.removeFriend(friend, `access revoked (${refusal})`);
+      this.openRates.delete(friend);
     }
-    if (this.policy) {
-      for (const session of this.runtime.sessions.values()) {
-        for (const tunnel of [...session.tunnels.values()]) {
-          const target = this.targets.get(tunnel);
-          if (!target) continue;
-          const decision = this.policy.decide(session.publicKey, target.host, target.port);
-          if (!decision.allowed) {
-            session.sendError(tunnel.id, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied (rules changed)');
-            tunnel.fail(`access revoked: ${decision.reason}`);
-          }
+    for (const session of this.runtime.sessions.values()) {
+      for (const tunnel of [...session.tunnels.values()]) {
+        const where = this.targets.get(tunnel);
+        if (!where) continue;
+        const decision = this.decide(session, where.target, where.port);
+        if (!decision.allowed || decision.address?.text !== where.dialled) {
+          session.sendError(tunnel.id, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied (rules changed)');
+          tunnel.fail(`access revoked: ${decision.reason}`);
         }
       }
     }
@@ -168,70 +245,122 @@ export class ToxtunnelServer {
     }
   }
 
+  /** The rules' decision, or (no rules file) everything that may be dialled at all. */
+  private decide(session: FriendSession, target: ResolvedTarget, port: number): Decision {
+    const forbidden = forbiddenAddress(target);
+    if (forbidden) return { allowed: false, reason: forbidden };
+    if (this.refusal(session.publicKey)) return { allowed: false, reason: 'the friend is no longer admitted' };
+    if (!this.policy) return { allowed: true, reason: 'no rules file', ...(target.addresses[0] ? { address: target.addresses[0] } : {}) };
+    return this.policy.decide(session.publicKey, target, port);
+  }
+
   private open(session: FriendSession, request: OpenRequest): void {
     const { tunnelId, host, port } = request;
-    const limit = this.options.maxTunnelsPerFriend ?? 100;
+    const who = this.label(session.friendNumber, session.publicKey);
+    const refuse = (code: number, text: string, logText: string, kind: string) => {
+      session.sendError(tunnelId, code, text);
+      this.stats.failed();
+      this.throttled.log(`${kind}:${session.publicKey}`, `${who}: ${logText}`);
+    };
     if (session.isInUse(tunnelId)) {
       session.sendError(tunnelId, ErrorCode.DNS_FAILED_OR_ID_IN_USE, 'Tunnel ID in use');
       return;
     }
-    if (session.activeCount >= limit) {
-      session.sendError(tunnelId, ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Tunnel limit exceeded');
-      this.stats.failed();
-      this.log.warn(`friend ${session.friendNumber}: tunnel limit (${limit}) reached, refused ${host}:${port}`);
-      return;
+    let rate = this.openRates.get(session.friendNumber);
+    if (!rate) this.openRates.set(session.friendNumber, (rate = new TokenBucket(this.limits.opensPerSecond, this.limits.opensBurst)));
+    if (!rate.take()) {
+      return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Too many opens: slow down', `more than ${this.limits.opensPerSecond} OPENs per second: refused ${host}:${port}`, 'rate');
     }
-    if (this.policy) {
-      const decision = this.policy.decide(session.publicKey, host, port);
-      if (!decision.allowed) {
-        session.sendError(tunnelId, ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied');
-        this.stats.failed();
-        this.log.warn(`friend ${session.friendNumber}: denied ${host}:${port}: ${decision.reason}`);
-        return;
-      }
+    if (session.activeCount >= this.limits.maxTunnelsPerFriend) {
+      return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Tunnel limit exceeded', `tunnel limit (${this.limits.maxTunnelsPerFriend}, open and pending) reached: refused ${host}:${port}`, 'limit');
     }
-    session.pendingOpens.add(tunnelId);
-    void this.connect(session, request);
+    if (session.pendingCount >= this.limits.maxPendingPerFriend || this.pendingTotal >= this.limits.maxPendingTotal) {
+      return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Server busy: too many connects in progress', `too many opens in progress (${session.pendingCount} of this friend, ${this.pendingTotal} in all): refused ${host}:${port}`, 'busy');
+    }
+    let canonical;
+    try {
+      canonical = this.resolver.canonical(host);
+    } catch (error) {
+      if (!(error instanceof HostError)) throw error;
+      return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `Access denied: ${error.message}`, `refused ${JSON.stringify(host)}:${port}: ${error.message}`, 'denied');
+    }
+    if (canonical.kind === 'name' && this.policy) {
+      const early = this.policy.mayResolve(session.publicKey, canonical.text, port);
+      if (!early.allowed) return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied', `denied ${canonical.text}:${port}: ${early.reason}`, 'denied');
+    }
+    let socket: net.Socket | undefined;
+    let cancelled = false;
+    this.pendingTotal++;
+    session.beginPending(tunnelId, () => {
+      cancelled = true;
+      this.pendingTotal--;
+      socket?.destroy();
+    });
+    // Ends a pending OPEN that was not cancelled; false when it was.
+    const finish = () => {
+      if (cancelled || !session.endPending(tunnelId)) return false;
+      this.pendingTotal--;
+      return true;
+    };
+    void this.resolveAndConnect(session, request, canonical, (s) => (socket = s), finish, () => cancelled, refuse).catch((error: unknown) => {
+      if (finish()) refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Internal error', `open of ${host}:${port} failed: ${(error as Error).message}`, 'internal');
+      socket?.destroy();
+    });
   }
 
-  private async connect(session: FriendSession, { tunnelId, host, port }: OpenRequest): Promise<void> {
-    const stillWanted = () => session.pendingOpens.has(tunnelId);
-    const refuse = (code: number, text: string) => {
-      session.pendingOpens.delete(tunnelId);
-      session.sendError(tunnelId, code, text);
-      this.stats.failed();
-    };
-    let address: string;
+  private async resolveAndConnect(
+    session: FriendSession,
+    { tunnelId, port }: OpenRequest,
+    canonical: ReturnType<TargetResolver['canonical']>,
+    setSocket: (socket: net.Socket) => void,
+    finish: () => boolean,
+    isCancelled: () => boolean,
+    refuse: (code: number, text: string, logText: string, kind: string) => void,
+  ): Promise<void> {
+    const shown = `${canonical.text}:${port}`;
+    let target: ResolvedTarget;
     try {
-      address = net.isIP(host) ? host : (await lookup(host)).address;
+      target = await this.resolver.resolve(session.publicKey, canonical);
     } catch (error) {
-      if (!stillWanted()) return;
-      refuse(ErrorCode.DNS_FAILED_OR_ID_IN_USE, `DNS resolution failed: ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      this.log.warn(`friend ${session.friendNumber}: cannot resolve ${host}`);
-      return;
+      if (!finish()) return;
+      if (error instanceof LookupBusyError) return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Server busy: too many name lookups in progress', `lookup of ${canonical.text} refused: ${error.message}`, 'busy');
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      return refuse(ErrorCode.DNS_FAILED_OR_ID_IN_USE, `DNS resolution failed: ${canonical.text}: ${code}`, `cannot resolve ${canonical.text}: ${code}`, 'dns');
     }
-    if (!stillWanted()) return;
-    const socket = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
-    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
+    if (isCancelled()) return;
+    const decision = this.decide(session, target, port);
+    if (!decision.allowed || !decision.address) {
+      if (!finish()) return;
+      return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied', `denied ${shown}: ${decision.reason}`, 'denied');
+    }
+    const address = decision.address;
+    const socket = net.connect({ host: address.text, port, allowHalfOpen: true, noDelay: true });
+    setSocket(socket);
+    const timeoutMs = this.limits.connectTimeoutMs;
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
-      if (!stillWanted()) {
+      if (!finish()) {
         socket.destroy();
         return;
       }
-      session.pendingOpens.delete(tunnelId);
-      const tunnel = session.addTunnel(tunnelId, socket, socket, 'open', `${host}:${port}`);
-      this.targets.set(tunnel, { host, port });
+      // The friend may have been revoked, or the rules changed, while we connected.
+      const again = this.decide(session, target, port);
+      if (!again.allowed || again.address?.text !== address.text) {
+        socket.destroy();
+        return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied', `denied ${shown} as it connected: ${again.reason}`, 'denied');
+      }
+      const via = target.name ? ` (${address.text})` : '';
+      const tunnel = session.addTunnel(tunnelId, socket, socket, 'open', `${shown}${via}`);
+      this.targets.set(tunnel, { target, port, dialled: address.text });
       this.stats.added(session, tunnel, 'inbound');
       session.send({ kind: 'ack', tunnelId, bytesAcked: 0 });
-      this.log.info(`tunnel ${tunnelId} open: friend ${session.friendNumber} -> ${host}:${port}`);
+      this.log.info(`tunnel ${tunnelId} open: ${this.label(session.friendNumber, session.publicKey)} -> ${shown}${via}`);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      if (session.tunnels.has(tunnelId) || !stillWanted()) return; // the tunnel handles later errors
-      refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${host}:${port}: ${error.code ?? error.message}`);
-      this.log.warn(`friend ${session.friendNumber}: connect to ${host}:${port} failed: ${error.code ?? error.message}`);
+      if (session.tunnels.has(tunnelId) || !finish()) return; // the tunnel handles later errors
+      refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${shown}: ${error.code ?? error.message}`, `connect to ${shown}${target.name ? ` (${address.text})` : ''} failed: ${error.code ?? error.message}`, 'connect');
     });
   }
 
@@ -242,11 +371,17 @@ export class ToxtunnelServer {
       mode: 'server',
       toxId: node.address.text,
       network: node.connectionStatus,
+      access: this.options.policy || this.policy ? 'rules' : this.options.sharedSecret !== undefined || this.options.whitelist ? 'secret/whitelist' : 'any',
+      ...(this.rulesProblem ? { rulesProblem: this.rulesProblem } : {}),
+      pendingOpens: this.pendingTotal,
+      lookupsInFlight: this.resolver.lookupsInFlight,
       friends: node.friends().map((friend) => {
         const session = this.runtime.sessions.get(friend);
+        const publicKey = node.friendPublicKey(friend);
         return {
           friend,
-          publicKey: node.friendPublicKey(friend),
+          ...(publicKey && this.policy?.nameOf(publicKey) ? { name: this.policy.nameOf(publicKey) } : {}),
+          publicKey,
           connection: node.friendConnectionStatus(friend),
           keepalive: session?.liveness.state ?? 'stopped',
           tunnels: session?.activeCount ?? 0,
@@ -262,4 +397,14 @@ export class ToxtunnelServer {
     this.reverse.closeAll();
     this.runtime.stop();
   }
+}
+
+/** The options that were given (undefined ones keep the defaults). */
+function definedOnly(options: ServerOptions): Partial<typeof SERVER_LIMITS> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(SERVER_LIMITS) as Array<keyof typeof SERVER_LIMITS>) {
+    const value = options[key];
+    if (typeof value === 'number') out[key] = value;
+  }
+  return out as Partial<typeof SERVER_LIMITS>;
 }

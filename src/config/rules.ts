@@ -1,46 +1,78 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
- * The server's rules file: who may open tunnels to where.
+ * The server's rules file: who may open tunnels to where (semantics and examples:
+ * docs/security.md; host patterns: host-pattern.ts).
  *
  *   rules:
  *     - friend_pk: 0123…(64 hex)          # or "friend:"; compared case-insensitively
+ *       name: alice-laptop                 # optional: shown in logs and status
  *       allow:
- *         - host: "*.internal"             # one "*" wildcard: prefix, suffix or both
+ *         - host: "*.internal"             # names only; "10.0.0.0/8", "192.168.1.*": addresses
  *           ports: [22, 443]               # [] or absent = every port
  *       deny:
  *         - host: "10.0.0.1"
  *       listen:                            # ours: reverse tunnels (-R) this friend may ask for
- *         - bind: 127.0.0.1                # optional, default 127.0.0.1; one "*" wildcard allowed
- *           ports: [8080, 8081]            # [] or absent = every port
+ *         - bind: 127.0.0.1                # default 127.0.0.1; "*" = loopback only; other
+ *           ports: [8080, 8081]            #   addresses, and ports < 1024, must be listed
  *       expires: 2026-12-31T18:00:00Z      # ours, optional: after it the rule is gone
  *
- * Semantics: deny entries are checked first, then allow entries; a friend with no rule (or
- * only expired ones) is denied. Without a rules file every friend may go anywhere — the
- * server warns about that loudly at start.
+ * Decisions are made on what the server dials: the canonical name and every address it
+ * resolves to. Deny wins if any of them is denied; a friend with no rule (or only expired
+ * ones) is denied. Without a rules file the server admits nobody unless a shared secret or a
+ * whitelist admits friends, or --allow-any opens it to everyone.
  */
 import { readFileSync } from 'node:fs';
 import type { Node } from 'yaml';
-import type { AccessPolicy } from '../app/server.ts';
+import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
+import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
 import { keyHint } from './placeholders.ts';
 import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
 
 interface HostPorts {
-  host: string;
+  host: HostPattern;
   ports: number[];
 }
 
 export interface Rule {
   /** 64 upper-case hex characters. */
   friend: string;
+  /** Optional display name of the friend (logs, status). */
+  name: string | undefined;
   allow: HostPorts[];
   deny: HostPorts[];
   /** Reverse tunnels: where the server may listen for this friend (bind pattern, ports). */
   listen: HostPorts[];
   expires: Date | undefined;
-  /** A name for the friend (logs, status, list), if the rule gives one. */
+}
+
+/** Decides who may connect and where to (a RuleSet; the server's policy). */
+export interface AccessPolicy {
+  /** A friend with no rule in force is not accepted (and is removed when revoked). */
+  admits(friendPublicKey: string): boolean;
+  /** Before a name is looked up: whether any answer could be allowed. */
+  mayResolve(friendPublicKey: string, name: string, port: number): Decision;
+  /** On the resolved target: deny wins; the address to dial when allowed. */
+  decide(friendPublicKey: string, target: ResolvedTarget, port: number): Decision;
+  decideListen(friendPublicKey: string, bind: CanonicalAddress, port: number): Decision;
+  nextExpiry(): Date | undefined;
+  nameOf(friendPublicKey: string): string | undefined;
+}
+
+/** A target as the server will dial it: checked on the name *and* on every address. */
+export interface ResolvedTarget {
+  /** The canonical name, when the friend named one; undefined for an address. */
   name?: string;
+  /** The literal address, or every address the name resolved to (canonical, mapped → IPv4). */
+  addresses: CanonicalAddress[];
+}
+
+export interface Decision {
+  allowed: boolean;
+  reason: string;
+  /** When allowed: the address to dial (one that was checked). */
+  address?: CanonicalAddress;
 }
 
 const HOST_PORTS: Spec = {
@@ -80,21 +112,27 @@ export function parseRules(text: string, file: string): RuleSet {
     const friend = r.friend ?? r.friend_pk;
     if (!friend) throw configError('RULES_INVALID', where, node, `rules[${i}]`, 'a rule needs "friend" or "friend_pk" (the friend\'s 64-hex public key)');
     if (r.friend && r.friend_pk) throw configError('RULES_INVALID', where, node, `rules[${i}]`, 'give "friend" or "friend_pk", not both');
-    const hostPorts = (list: RawRule['allow'], key: string): HostPorts[] =>
+    const hostPorts = (list: RawRule['allow'], key: string, listen = false): HostPorts[] =>
       (list ?? []).map((e, j) => {
-        if (!e.host) throw configError('RULES_INVALID', where, node, `rules[${i}].${key}[${j}]`, 'missing "host" (a name, an address, or a pattern with one "*")');
-        if ((e.host.match(/\*/g) ?? []).length > 1 && e.host !== '*') {
-          throw configError('RULES_INVALID', where, node, `rules[${i}].${key}[${j}].host`, `"${e.host}" has more than one "*" (one wildcard, at the start and/or end)`);
+        const at = `rules[${i}].${key}[${j}]`;
+        if (!e.host) throw configError('RULES_INVALID', where, node, at, 'missing "host" (a name, an address, a CIDR, or a pattern with one "*")');
+        let host: HostPattern;
+        try {
+          host = parseHostPattern(e.host);
+        } catch (problem) {
+          if (typeof problem !== 'string') throw problem;
+          throw configError('RULES_INVALID', where, node, `${at}.${listen ? 'bind' : 'host'}`, problem);
         }
-        return { host: normalizeHost(e.host), ports: e.ports ?? [] };
+        if (listen) host = listenBind(host, (problem) => configError('RULES_INVALID', where, node, `${at}.bind`, problem));
+        return { host, ports: e.ports ?? [] };
       });
     return {
       friend: friend.trim().toUpperCase(),
+      name: r.name?.trim() || undefined,
       allow: hostPorts(r.allow, 'allow'),
       deny: hostPorts(r.deny, 'deny'),
-      listen: hostPorts((r.listen ?? []).map((e) => ({ host: e.bind ?? '127.0.0.1', ports: e.ports })), 'listen'),
+      listen: hostPorts((r.listen ?? []).map((e) => ({ host: e.bind ?? DEFAULT_LISTEN_BIND, ports: e.ports })), 'listen', true),
       expires: r.expires === undefined ? undefined : new Date(r.expires),
-      ...(r.name?.trim() ? { name: r.name.trim() } : {}),
     };
   });
   return new RuleSet(rules);
@@ -110,27 +148,27 @@ export function loadRules(file: string): RuleSet {
   return parseRules(text, file);
 }
 
-function normalizeHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h.endsWith('.') && h !== '.') h = h.slice(0, -1);
-  return h;
+/** The default bind of a listen entry: loopback, as ssh -R does. */
+const DEFAULT_LISTEN_BIND = '127.0.0.1';
+
+/** A listen entry binds to addresses: "*" (= loopback only), an address, a CIDR, or "localhost". */
+function listenBind(pattern: HostPattern, fail: (problem: string) => Error): HostPattern {
+  if (pattern.kind === 'any' || pattern.kind === 'cidr') return pattern;
+  if (pattern.kind === 'name' && pattern.text === 'localhost') return parseHostPattern('127.0.0.1');
+  throw fail(`"${pattern.text}": a listen bind is an address, a CIDR, or "*" (loopback only), not a name`);
 }
 
-/** A pattern with at most one '*': "*", "*.x", "x.*", "a*b"; otherwise an exact name. */
-function hostMatches(pattern: string, host: string): boolean {
-  const star = pattern.indexOf('*');
-  if (star < 0) return pattern === host;
-  if (pattern === '*') return true;
-  const prefix = pattern.slice(0, star);
-  const suffix = pattern.slice(star + 1);
-  return host.length >= prefix.length + suffix.length && host.startsWith(prefix) && host.endsWith(suffix);
+const portMatches = (entry: HostPorts, port: number) => entry.ports.length === 0 || entry.ports.includes(port);
+
+/** Ports below 1024 and binds beyond loopback must be spelled out in a listen entry. */
+function listenEntryMatches(entry: HostPorts, bind: CanonicalAddress, port: number): boolean {
+  const portOk = entry.ports.length === 0 ? port === 0 || port >= 1024 : entry.ports.includes(port);
+  if (!portOk) return false;
+  if (entry.host.kind === 'any') return isLoopback(bind);
+  return patternMatchesAddress(entry.host, bind);
 }
 
-const entryMatches = (entry: HostPorts, host: string, port: number) =>
-  hostMatches(entry.host, host) && (entry.ports.length === 0 || entry.ports.includes(port));
-
-const describe = (entry: HostPorts) => `${entry.host} ports ${entry.ports.length ? `[${entry.ports.join(', ')}]` : 'all'}`;
+const describe = (entry: HostPorts) => `${entry.host.text} ports ${entry.ports.length ? `[${entry.ports.join(', ')}]` : 'all'}`;
 
 export class RuleSet implements AccessPolicy {
   constructor(readonly rules: Rule[]) {}
@@ -146,6 +184,12 @@ export class RuleSet implements AccessPolicy {
     return this.rulesFor(friendPublicKey, now).length > 0;
   }
 
+  /** The display name a rule gives this friend, if any. */
+  nameOf(friendPublicKey: string): string | undefined {
+    const key = friendPublicKey.toUpperCase();
+    return this.rules.find((r) => r.friend === key && r.name)?.name;
+  }
+
   /** When the next rule expires (after `now`), if any: the server re-checks then. */
   nextExpiry(now = new Date()): Date | undefined {
     const times = this.rules.map((r) => r.expires).filter((e): e is Date => e !== undefined && e > now);
@@ -153,29 +197,76 @@ export class RuleSet implements AccessPolicy {
   }
 
   /** May this friend have the server listen on bind:port for it (reverse tunnel)? */
-  decideListen(friendPublicKey: string, bind: string, port: number, now = new Date()): { allowed: boolean; reason: string } {
+  decideListen(friendPublicKey: string, bind: CanonicalAddress, port: number, now = new Date()): Decision {
     const who = `friend ${friendPublicKey.slice(0, 8)}…`;
-    const target = normalizeHost(bind);
     for (const rule of this.rulesFor(friendPublicKey, now)) {
-      const entry = rule.listen.find((e) => entryMatches(e, target, port));
+      const entry = rule.listen.find((e) => listenEntryMatches(e, bind, port));
       if (entry) return { allowed: true, reason: `allowed by the rule for ${who} (listen ${describe(entry)})` };
     }
-    return { allowed: false, reason: `no listen entry of ${who} allows ${target}:${port}` };
+    return { allowed: false, reason: `no listen entry of ${who} allows ${bind.text}:${port} (ports below 1024 and binds beyond loopback must be listed explicitly)` };
   }
 
-  decide(friendPublicKey: string, host: string, port: number, now = new Date()): { allowed: boolean; reason: string } {
+  /** decide() for a host text, without resolving a name (tests, doctor's what-if checks). */
+  decideHost(friendPublicKey: string, host: string, port: number, now = new Date()): Decision {
+    let canonical;
+    try {
+      canonical = canonicalHost(host);
+    } catch (error) {
+      if (error instanceof HostError) return { allowed: false, reason: error.message };
+      throw error;
+    }
+    return this.decide(friendPublicKey, canonical.kind === 'name' ? { name: canonical.text, addresses: [] } : { addresses: [canonical] }, port, now);
+  }
+
+  /**
+   * Before a name is looked up: false when no answer could make it allowed (it is denied by
+   * name, or no allow entry for this port could match it), so a denied name is never resolved.
+   */
+  mayResolve(friendPublicKey: string, name: string, port: number, now = new Date()): Decision {
     const rules = this.rulesFor(friendPublicKey, now);
     const who = `friend ${friendPublicKey.slice(0, 8)}…`;
     if (rules.length === 0) return { allowed: false, reason: `no rule for ${who}` };
-    const target = normalizeHost(host);
     for (const rule of rules) {
-      const deny = rule.deny.find((e) => entryMatches(e, target, port));
+      const deny = rule.deny.find((e) => portMatches(e, port) && patternMatchesName(e.host, name));
       if (deny) return { allowed: false, reason: `denied by the rule for ${who} (deny ${describe(deny)})` };
     }
+    const couldAllow = rules.some((r) => r.allow.some((e) => portMatches(e, port) && (e.host.kind === 'cidr' || patternMatchesName(e.host, name))));
+    return couldAllow ? { allowed: true, reason: 'may be allowed once resolved' } : { allowed: false, reason: `no allow entry of ${who} matches ${name}:${port}` };
+  }
+
+  /**
+   * The decision on what will be dialled: deny wins if the name or any of its addresses is
+   * denied; otherwise the first address that an allow entry covers (by the name, or by the
+   * address itself) is the one to dial.
+   */
+  decide(friendPublicKey: string, target: ResolvedTarget, port: number, now = new Date()): Decision {
+    const rules = this.rulesFor(friendPublicKey, now);
+    const who = `friend ${friendPublicKey.slice(0, 8)}…`;
+    const shown = target.name ?? target.addresses[0]?.text ?? '?';
+    if (rules.length === 0) return { allowed: false, reason: `no rule for ${who}` };
     for (const rule of rules) {
-      const allow = rule.allow.find((e) => entryMatches(e, target, port));
-      if (allow) return { allowed: true, reason: `allowed by the rule for ${who} (allow ${describe(allow)})` };
+      for (const entry of rule.deny) {
+        if (!portMatches(entry, port)) continue;
+        if (target.name !== undefined && patternMatchesName(entry.host, target.name)) {
+          return { allowed: false, reason: `denied by the rule for ${who} (deny ${describe(entry)})` };
+        }
+        const hit = target.addresses.find((a) => patternMatchesAddress(entry.host, a));
+        if (hit) return { allowed: false, reason: `denied by the rule for ${who} (deny ${describe(entry)}: ${shown} is ${hit.text})` };
+      }
     }
-    return { allowed: false, reason: `no allow entry of ${who} matches ${target}:${port}` };
+    if (target.name !== undefined && target.addresses.length === 0) {
+      // Not resolved (a what-if check, e.g. by doctor or a test): the name alone decides.
+      const allow = rules.flatMap((r) => r.allow).find((e) => portMatches(e, port) && patternMatchesName(e.host, target.name!));
+      return allow ? { allowed: true, reason: `allowed by the rule for ${who} (allow ${describe(allow)})` } : { allowed: false, reason: `no allow entry of ${who} matches ${shown}:${port}` };
+    }
+    for (const address of target.addresses) {
+      for (const rule of rules) {
+        const allow = rule.allow.find(
+          (e) => portMatches(e, port) && ((target.name !== undefined && patternMatchesName(e.host, target.name)) || patternMatchesAddress(e.host, address)),
+        );
+        if (allow) return { allowed: true, reason: `allowed by the rule for ${who} (allow ${describe(allow)})`, address };
+      }
+    }
+    return { allowed: false, reason: `no allow entry of ${who} matches ${shown}${target.name && target.addresses.length ? ` (${target.addresses.map((a) => a.text).join(', ')})` : ''}:${port}` };
   }
 }

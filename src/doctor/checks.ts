@@ -17,6 +17,7 @@ import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
 import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
+import type { HostPattern } from '../config/host-pattern.ts';
 import { loadRules, type RuleSet } from '../config/rules.ts';
 import { parseYaml } from '../config/yaml-schema.ts';
 import { controlRequest } from '../control/control-client.ts';
@@ -213,22 +214,15 @@ function ruleLines(file: string): (path: Array<string | number>) => number | und
   }
 }
 
-const PRIVATE_V4 = [/^10\./, /^127\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^169\.254\./, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./];
-
 /** Why a host pattern is broad, or undefined. */
-function broadHost(host: string, listen: boolean): string | undefined {
-  if (host === '*') return listen ? 'any address (every interface)' : 'any host';
-  if (listen && (host === '0.0.0.0' || host === '::')) return 'every interface (reachable from the network)';
-  const star = host.indexOf('*');
-  if (star < 0) return undefined;
-  const prefix = host.slice(0, star);
-  const suffix = host.slice(star + 1);
-  if (suffix !== '') return undefined;
-  if (/^\d{1,3}(\.\d{1,3}){0,3}\.?$/.test(prefix)) {
-    const internal = PRIVATE_V4.some((r) => r.test(prefix.endsWith('.') ? prefix : `${prefix}.`)) ? 'internal ' : '';
-    return `the whole ${internal}address range ${host}`;
-  }
-  if (/^[0-9a-f]{1,4}(:[0-9a-f]{0,4})*:$/.test(prefix)) return `the whole IPv6 range ${host}`;
+function broadHost(host: HostPattern, listen: boolean): string | undefined {
+  if (host.kind === 'any') return listen ? 'any loopback address' : 'any host';
+  if (host.kind === 'name-wildcard') return host.suffix === '' ? `every name starting with "${host.prefix}"` : undefined;
+  if (host.kind !== 'cidr') return undefined;
+  const bits = host.family === 'ipv4' ? 32 : 128;
+  if (host.prefix === 0) return listen ? 'every interface (reachable from the network)' : `every ${host.family === 'ipv4' ? 'IPv4' : 'IPv6'} address`;
+  if (listen && host.bytes.every((b) => b === 0)) return 'every interface (reachable from the network)';
+  if (host.prefix < bits) return `the whole address range ${host.text}`;
   return undefined;
 }
 
@@ -255,7 +249,7 @@ export function lintRules(rules: RuleSet, file: string, friends: string[] | unde
       out.push(
         warn(
           'rules lint',
-          `${at(['rules', i, 'allow', j])}: ${who} allow host "${entry.host}"${entry.ports.length ? ` ports [${entry.ports.join(', ')}]` : ''} is over-broad: it opens ${reasons.join(' on ')}`,
+          `${at(['rules', i, 'allow', j])}: ${who} allow host "${entry.host.text}"${entry.ports.length ? ` ports [${entry.ports.join(', ')}]` : ''} is over-broad: it opens ${reasons.join(' on ')}`,
           `allow only what the friend needs: name the host (e.g. host: 127.0.0.1) and list its ports (e.g. ports: [22])`,
         ),
       );
@@ -266,7 +260,7 @@ export function lintRules(rules: RuleSet, file: string, friends: string[] | unde
       out.push(
         warn(
           'rules lint',
-          `${at(['rules', i, 'listen', j])}: ${who} listen bind "${entry.host}"${entry.ports.length ? ` ports [${entry.ports.join(', ')}]` : ''} is over-broad: the server may listen on ${reasons.join(' on ')} for this friend`,
+          `${at(['rules', i, 'listen', j])}: ${who} listen bind "${entry.host.text}"${entry.ports.length ? ` ports [${entry.ports.join(', ')}]` : ''} is over-broad: the server may listen on ${reasons.join(' on ')} for this friend`,
           'let the server listen only where needed: bind 127.0.0.1 (the default) and list the ports (e.g. ports: [8080])',
         ),
       );

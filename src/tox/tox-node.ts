@@ -276,6 +276,19 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     });
   }
 
+  /**
+   * Sends our friend request to this friend again (with `message`), as toxcore does for a
+   * friend just added: for a peer that may have removed us. Returns false when the friend is
+   * online (nothing to do) or does not exist.
+   */
+  resendFriendRequest(friendNumber: number, message: string | Uint8Array): boolean {
+    const text = typeof message === 'string' ? new TextEncoder().encode(message) : message;
+    if (text.length < 1 || text.length > MAX_FRIEND_REQUEST_LENGTH) throw new RangeError(`a friend request message is 1..${MAX_FRIEND_REQUEST_LENGTH} bytes, got ${text.length}`);
+    const result = withScratch(this.x, (scratch) => this.x.tt_friend_rerequest(this.ptr(), friendNumber, scratch.copyIn(text), text.length));
+    if (result === 0) this.scheduler.wake();
+    return result === 0;
+  }
+
   /** Removes a friend; false if there was no such friend. */
   deleteFriend(friendNumber: number): boolean {
     return withScratch(this.x, (scratch) => this.x.tox_friend_delete(this.ptr(), friendNumber, scratch.err()) !== 0);

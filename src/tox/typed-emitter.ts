@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
  * A minimal typed event emitter (Node's EventEmitter is untyped, and we want the same code on
- * Node, Bun and Deno). A listener that throws does not stop the others: its error is rethrown
- * on a microtask, where it surfaces as an uncaught exception like any other bug.
+ * Node, Bun and Deno). A listener that throws does not stop the others: its error goes to the
+ * handler set with onListenerError (a server logs it and keeps serving), or, when none is set,
+ * is rethrown on a microtask, where it surfaces as an uncaught exception like any other bug.
  */
 export type EventMap = Record<string, unknown[]>;
 type Listener<Args extends unknown[]> = (...args: Args) => void;
@@ -11,6 +12,13 @@ type AnyListener = (...args: unknown[]) => void;
 
 export class TypedEmitter<Events extends EventMap> {
   private readonly listeners = new Map<keyof Events, Set<AnyListener>>();
+  private listenerErrorHandler: ((error: unknown, event: string) => void) | undefined;
+
+  /** Where a listener's exception goes instead of becoming an uncaught exception. */
+  onListenerError(handler: (error: unknown, event: string) => void): this {
+    this.listenerErrorHandler = handler;
+    return this;
+  }
 
   on<E extends keyof Events>(event: E, listener: Listener<Events[E]>): this {
     let set = this.listeners.get(event);
@@ -43,6 +51,15 @@ export class TypedEmitter<Events extends EventMap> {
       try {
         listener(...args);
       } catch (error) {
+        const handler = this.listenerErrorHandler;
+        if (handler) {
+          try {
+            handler(error, String(event));
+            continue;
+          } catch {
+            // a failing handler falls back to the default below
+          }
+        }
         queueMicrotask(() => {
           throw error;
         });

@@ -56,8 +56,8 @@ export class FriendSession {
   readonly link: FriendLink;
   readonly tunnels = new Map<number, Tunnel>();
   private readonly recentlyClosed = new Set<number>();
-  /** OPEN requests being handled (server: connecting to the target). */
-  readonly pendingOpens = new Set<number>();
+  /** OPEN requests being handled (server: resolving or connecting), each with its cancel. */
+  private readonly pending = new Map<number, () => void>();
   droppedFrames = 0;
   /** The peer's HELLO capabilities (0 until it sends one: a base-protocol peer never does). */
   peerCapabilities = 0;
@@ -117,11 +117,38 @@ export class FriendSession {
 
   /** Number of tunnels open or being opened (the per-friend limit counts these). */
   get activeCount(): number {
-    return this.tunnels.size + this.pendingOpens.size;
+    return this.tunnels.size + this.pending.size;
+  }
+
+  /** OPENs being handled (resolving or connecting). */
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   isInUse(id: number): boolean {
-    return this.tunnels.has(id) || this.pendingOpens.has(id);
+    return this.tunnels.has(id) || this.pending.has(id);
+  }
+
+  /** An OPEN is being handled; `cancel` stops its work (CLOSE, offline, revocation). */
+  beginPending(id: number, cancel: () => void): void {
+    this.pending.set(id, cancel);
+  }
+
+  isPending(id: number): boolean {
+    return this.pending.has(id);
+  }
+
+  /** The pending OPEN is done (tunnel added or refused); false if it was cancelled meanwhile. */
+  endPending(id: number): boolean {
+    return this.pending.delete(id);
+  }
+
+  /** Cancels a pending OPEN (its connect or lookup is abandoned, the socket destroyed). */
+  cancelPending(id: number): void {
+    const cancel = this.pending.get(id);
+    if (!cancel) return;
+    this.pending.delete(id);
+    cancel();
   }
 
   send(frame: Frame): void {
@@ -191,7 +218,7 @@ export class FriendSession {
       case 'data': {
         const tunnel = this.tunnels.get(frame.tunnelId);
         if (tunnel) tunnel.receiveData(frame.payload);
-        else if (!this.recentlyClosed.has(frame.tunnelId) && !this.pendingOpens.has(frame.tunnelId)) {
+        else if (!this.recentlyClosed.has(frame.tunnelId) && !this.pending.has(frame.tunnelId)) {
           this.link.sendBestEffort(encodePacket({ kind: 'error', tunnelId: frame.tunnelId, code: ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, description: 'Tunnel not found' }));
         }
         return;
@@ -201,7 +228,7 @@ export class FriendSession {
         return;
       case 'close':
         this.tunnels.get(frame.tunnelId)?.receiveClose();
-        this.pendingOpens.delete(frame.tunnelId);
+        this.cancelPending(frame.tunnelId);
         return;
       case 'error':
         this.tunnels.get(frame.tunnelId)?.receiveError(frame.code, frame.description);
@@ -235,7 +262,7 @@ export class FriendSession {
   closeAll(reason: string): void {
     this.link.clear();
     for (const tunnel of [...this.tunnels.values()]) tunnel.fail(reason);
-    this.pendingOpens.clear();
+    for (const id of [...this.pending.keys()]) this.cancelPending(id);
   }
 
   private rememberClosed(id: number): void {

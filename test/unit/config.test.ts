@@ -147,7 +147,7 @@ test('rules: deny first, then allow; no rule = denied; wildcards and ports', () 
       - host: "10.0.0.1"
         ports: [22]
 `);
-  const allowed = (key: string, host: string, port: number) => set.decide(key, host, port).allowed;
+  const allowed = (key: string, host: string, port: number) => set.decideHost(key, host, port).allowed;
   assert.ok(allowed(KEY_A, 'git.internal', 22), 'suffix wildcard + port');
   assert.ok(allowed(KEY_A.toLowerCase(), 'GIT.Internal.', 443), 'case-insensitive key and host, trailing dot');
   assert.not.ok(allowed(KEY_A, 'git.internal', 80), 'port not listed');
@@ -159,10 +159,10 @@ test('rules: deny first, then allow; no rule = denied; wildcards and ports', () 
   assert.not.ok(allowed(KEY_A, 'web.lan', 5432));
   assert.ok(allowed(KEY_A, 'localhost', 8080));
   assert.not.ok(allowed(KEY_A, 'localhost.evil', 8080), 'exact names are exact');
-  const none = set.decide(KEY_B, 'git.internal', 22);
+  const none = set.decideHost(KEY_B, 'git.internal', 22);
   assert.not.ok(none.allowed);
   assert.match(none.reason, /no rule for friend/);
-  assert.match(set.decide(KEY_A, 'secret.internal', 22).reason, /deny secret\.internal/);
+  assert.match(set.decideHost(KEY_A, 'secret.internal', 22).reason, /deny secret\.internal/);
 });
 
 test('rules: friend and friend_pk, expiry, and clear errors', () => {
@@ -171,8 +171,8 @@ test('rules: friend and friend_pk, expiry, and clear errors', () => {
     allow: [{ host: "*" }]
     expires: 2030-01-01T00:00:00Z
 `);
-  assert.ok(set.decide(KEY_B, 'any', 1, new Date('2029-12-31T23:59:59Z')).allowed);
-  assert.not.ok(set.decide(KEY_B, 'any', 1, new Date('2030-01-01T00:00:01Z')).allowed, 'expired rule is gone');
+  assert.ok(set.decideHost(KEY_B, 'any', 1, new Date('2029-12-31T23:59:59Z')).allowed);
+  assert.not.ok(set.decideHost(KEY_B, 'any', 1, new Date('2030-01-01T00:00:01Z')).allowed, 'expired rule is gone');
   const unknown = failure(() => rules(`rules:\n  - friend_public_key: ${KEY_A}\n`));
   assert.is(unknown.code, 'CONFIG_UNKNOWN_KEY');
   assert.match(unknown.message, /^rules\.yaml:2: rules\[0\]\.friend_public_key: unknown key/);

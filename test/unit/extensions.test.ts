@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseReverseSpec, parseSocksSpec } from '../../src/config/forward-spec.ts';
 import { parseRules } from '../../src/config/rules.ts';
+import { listenAddress } from '../../src/app/reverse-listeners.ts';
 import { Capability, decodePacket, encodePacket, type Frame } from '../../src/protocol/frame.ts';
 import { socksReplyFor } from '../../src/socks/reply-codes.ts';
 import { PeerLiveness } from '../../src/tunnel/liveness.ts';
@@ -118,11 +119,13 @@ test('rules: listen entries, admits, and expiry', () => {
 `,
     'rules.yaml',
   );
-  assert.ok(rules.decideListen(a, '127.0.0.1', 8080).allowed);
-  assert.not.ok(rules.decideListen(a, '0.0.0.0', 8080).allowed, 'default bind is loopback only');
-  assert.ok(rules.decideListen(a, '0.0.0.0', 9000).allowed);
-  assert.not.ok(rules.decideListen(a, '127.0.0.1', 8081).allowed);
-  assert.not.ok(rules.decideListen(b, '127.0.0.1', 8080).allowed, 'no listen entry');
+  const at = (bind: string) => listenAddress(bind);
+  assert.ok(rules.decideListen(a, at('127.0.0.1'), 8080).allowed);
+  assert.not.ok(rules.decideListen(a, at('0.0.0.0'), 8080).allowed, 'default bind is loopback only');
+  assert.ok(rules.decideListen(a, at('127.0.0.1'), 9000).allowed, '"*" covers loopback');
+  assert.not.ok(rules.decideListen(a, at('0.0.0.0'), 9000).allowed, '"*" does not cover every interface: it must be spelled out');
+  assert.not.ok(rules.decideListen(a, at('127.0.0.1'), 8081).allowed);
+  assert.not.ok(rules.decideListen(b, at('127.0.0.1'), 8080).allowed, 'no listen entry');
   const before = new Date('2029-12-31T23:59:59Z');
   const after = new Date('2030-01-01T00:00:01Z');
   assert.ok(rules.admits(b, before));

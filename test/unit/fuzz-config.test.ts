@@ -124,8 +124,8 @@ function checkRuleSet(set: RuleSet): void {
     assert.match(rule.friend, /^[0-9A-F]{64}$/);
     assert.ok(rule.expires === undefined || !Number.isNaN(rule.expires.getTime()), String(rule.expires));
     for (const entry of [...rule.allow, ...rule.deny]) {
-      assert.type(entry.host, 'string');
-      assert.ok((entry.host.match(/\*/g) ?? []).length <= 1, `pattern ${JSON.stringify(entry.host)}`);
+      assert.ok(['any', 'cidr', 'name', 'name-wildcard'].includes(entry.host.kind), `pattern ${JSON.stringify(entry.host)}`);
+      assert.ok((entry.host.text.match(/\*/g) ?? []).length <= 1, `pattern ${JSON.stringify(entry.host)}`);
       for (const port of entry.ports) assert.ok(Number.isInteger(port) && port >= 1 && port <= 65535, String(port));
     }
   }
@@ -294,10 +294,14 @@ const ruleShaped = opt({
 const rulesShaped = fc.tuple(opt({ rules: listOf(ruleShaped) }), stringifyOptions).map(([doc, options]) => render(doc, options));
 
 /** Rule sets that load: friends with allow/deny entries made of plausible host patterns. */
+/** Valid patterns of every kind (docs/security.md): any, names, name wildcards, addresses, CIDR. */
 const patternHost = fc.oneof(
-  fc.constantFrom('*', 'localhost', '127.0.0.1', '[::1]', 'a.example.', 'DB.LAN'),
-  fc.tuple(fc.stringMatching(/^[a-z0-9.:-]{0,12}$/), fc.constantFrom('', '*'), fc.stringMatching(/^[a-z0-9.:-]{0,12}$/)).map(([a, star, b]) => a + star + b),
-).filter((h) => h.trim() !== '');
+  fc.constantFrom('*', 'localhost', '127.0.0.1', '[::1]', 'a.example.', 'DB.LAN', '10.0.0.0/8', '192.168.1.*', '127.1', '*.example', 'db.*', 'fd00::/8', '0.0.0.0/0', '::/0'),
+  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 32 })).map(([a, b, bits]) => {
+    const value = (((a << 24) | (b << 16)) >>> 0) & (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
+    return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}/${bits}`;
+  }),
+);
 const goodRules = fc
   .array(
     fc.record(
@@ -447,29 +451,26 @@ test('rules: mutations of a valid rules file either load or throw a ToxtunnelErr
   );
 });
 
-/** decide() as documented: rules in force for the friend; any deny match denies; then allow. */
-function expectedDecision(set: RuleSet, key: string, host: string, port: number, now: Date): boolean {
-  const rules = set.rules.filter((r) => r.friend === key.toUpperCase() && (r.expires === undefined || r.expires > now));
-  let target = host.trim().toLowerCase();
-  if (target.startsWith('[') && target.endsWith(']')) target = target.slice(1, -1);
-  if (target.endsWith('.') && target !== '.') target = target.slice(0, -1);
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const matches = (e: { host: string; ports: number[] }) =>
-    new RegExp(`^${e.host.split('*').map(escape).join('[\\s\\S]*')}$`).test(target) && (e.ports.length === 0 || e.ports.includes(port));
-  if (rules.some((r) => r.deny.some(matches))) return false;
-  return rules.some((r) => r.allow.some(matches));
+/** Other spellings of a dotted quad that inet_aton(3) accepts (one 32-bit number, hex, mapped IPv6). */
+function spellings(dotted: string): string[] {
+  const n = dotted.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+  return [String(n), `0x${n.toString(16)}`, `[::ffff:${dotted}]`, `${dotted}.`];
 }
 
-test('rules: decide(pk, host, port) never throws and follows deny-then-allow for random hosts and ports', () => {
+test('rules: decideHost never throws; a friend without a rule is denied; every spelling of an address gets the same decision', () => {
   const now = new Date('2030-06-01T00:00:00Z');
   const pk = fc.oneof(fc.constantFrom(KEY_A, KEY_A.toLowerCase(), KEY_B, KEY_B.toUpperCase(), '', 'A'), fc.string({ maxLength: 80, unit: 'binary' }));
+  const octet = fc.integer({ min: 0, max: 255 });
+  const dotted = fc.oneof(fc.constantFrom('127.0.0.1', '10.0.0.1', '192.168.1.5', '8.8.8.8'), fc.tuple(octet, octet, octet, octet).map((o) => o.join('.')));
   const host = fc.oneof(
-    fc.constantFrom('', '*', '.', '[', ']', '[]', '[::1]', 'LOCALHOST.', ' localhost ', 'a.example', 'db.lan', '10.0.0.1', 'x'.repeat(300)),
+    dotted,
+    fc.constantFrom('', '*', '.', '[', ']', '[]', '[::1]', 'LOCALHOST.', ' localhost ', 'a.example', 'db.lan', 'x.example', 'x'.repeat(300)),
     fc.stringMatching(/^[a-z0-9.:*-]{0,20}$/),
     fc.string({ maxLength: 300, unit: 'binary' }),
   );
   const portArb = fc.oneof(fc.integer({ min: -1, max: 70000 }), fc.constantFrom(0, 22, 443, 65535, NaN, Infinity, 1.5));
   let allowed = 0;
+  let spelled = 0;
   fc.assert(
     fc.property(goodRules, fc.array(fc.tuple(pk, host, portArb), { minLength: 1, maxLength: 8 }), (text, queries) => {
       const r = rulesOutcome(text);
@@ -478,20 +479,27 @@ test('rules: decide(pk, host, port) never throws and follows deny-then-allow for
       for (const [key, h, p] of queries) {
         let decision: { allowed: boolean; reason: string };
         try {
-          decision = r.value.decide(key, h, p, now);
+          decision = r.value.decideHost(key, h, p, now);
         } catch (error) {
-          throw new Error(`decide(${JSON.stringify(key)}, ${JSON.stringify(h)}, ${p}) threw: ${(error as Error)?.stack}`);
+          throw new Error(`decideHost(${JSON.stringify(key)}, ${JSON.stringify(h)}, ${p}) threw: ${(error as Error)?.stack}`);
         }
         assert.type(decision.allowed, 'boolean');
-        assert.type(decision.reason, 'string');
         assert.ok(decision.reason.length > 0);
-        assert.is(decision.allowed, expectedDecision(r.value, key, h, p, now), `decide(${JSON.stringify(key)}, ${JSON.stringify(h)}, ${p}) with\n${text}`);
+        const hasRule = r.value.rules.some((rule) => rule.friend === key.toUpperCase());
+        if (!hasRule) assert.not.ok(decision.allowed, `no rule for ${JSON.stringify(key)}, yet allowed`);
+        if (/^\d+\.\d+\.\d+\.\d+$/.test(h) && h.split('.').every((o) => Number(o) <= 255)) {
+          for (const other of spellings(h)) {
+            assert.is(r.value.decideHost(key, other, p, now).allowed, decision.allowed, `${other} decided unlike ${h}\n${text}`);
+            spelled++;
+          }
+        }
         if (decision.allowed) allowed++;
       }
     }),
     params(),
   );
   assert.ok(allowed > 0, 'no query was ever allowed: the generators miss the interesting cases');
+  assert.ok(spelled > 0, 'no address was respelled');
 });
 
 // ---- properties: config file and resolution ---------------------------------------------------

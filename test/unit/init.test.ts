@@ -6,6 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../src/config/config.ts';
+import { parseHostPattern } from '../../src/config/host-pattern.ts';
 import { loadRules, parseRules } from '../../src/config/rules.ts';
 import { isToxtunnelError } from '../../src/errors.ts';
 import { runInit } from '../../src/init/init-command.ts';
@@ -119,15 +120,15 @@ for (const [scenario, expected] of Object.entries(EXPECTED)) {
     assert.ok(rules.admits(CLIENT_KEY));
     assert.not.ok(rules.admits(OTHER_KEY), 'another friend has no rule');
     for (const port of expected.ports) {
-      assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', port).allowed, `127.0.0.1:${port} allowed`);
-      assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', port + 1).allowed, `neighbour port ${port + 1} denied`);
-      assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', port - 1).allowed, `neighbour port ${port - 1} denied`);
-      assert.not.ok(rules.decide(CLIENT_KEY, '10.0.0.1', port).allowed, 'another host denied');
-      assert.not.ok(rules.decide(CLIENT_KEY, '192.168.1.1', port).allowed, 'a LAN host denied');
-      assert.not.ok(rules.decide(OTHER_KEY, '127.0.0.1', port).allowed, 'another friend denied');
+      assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', port).allowed, `127.0.0.1:${port} allowed`);
+      assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', port + 1).allowed, `neighbour port ${port + 1} denied`);
+      assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', port - 1).allowed, `neighbour port ${port - 1} denied`);
+      assert.not.ok(rules.decideHost(CLIENT_KEY, '10.0.0.1', port).allowed, 'another host denied');
+      assert.not.ok(rules.decideHost(CLIENT_KEY, '192.168.1.1', port).allowed, 'a LAN host denied');
+      assert.not.ok(rules.decideHost(OTHER_KEY, '127.0.0.1', port).allowed, 'another friend denied');
     }
     // Every forward of the client is one the rules allow.
-    for (const f of client.forwards) assert.ok(rules.decide(CLIENT_KEY, f.remoteHost, f.remotePort).allowed);
+    for (const f of client.forwards) assert.ok(rules.decideHost(CLIENT_KEY, f.remoteHost, f.remotePort).allowed);
 
     const rule = rules.rules[0]!;
     if (expected.temporary) {
@@ -136,7 +137,7 @@ for (const [scenario, expected] of Object.entries(EXPECTED)) {
       assert.ok(rule.expires.getTime() >= before + eightHours && rule.expires.getTime() <= Date.now() + eightHours + 1000, rule.expires.toISOString());
       assert.ok(rules.admits(CLIENT_KEY, new Date(rule.expires.getTime() - 1000)));
       assert.not.ok(rules.admits(CLIENT_KEY, new Date(rule.expires.getTime() + 1000)), 'gone after the expiry');
-      assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', expected.ports[0]!, new Date(rule.expires.getTime() + 1000)).allowed);
+      assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', expected.ports[0]!, new Date(rule.expires.getTime() + 1000)).allowed);
       assert.match(run.stdout, /kill -HUP/);
       assert.match(run.stdout, /delete the rule/);
       assert.match(run.stdout, /within a second/);
@@ -171,9 +172,9 @@ test('web needs its port (80 or 443); both are possible', async () => {
   assert.is(both.code, 0, both.stderr);
   const { client, rules } = load(both.dir);
   assert.equal(client.forwards.map((f) => [f.localPort, f.remotePort]), [[10080, 80], [10443, 443]]);
-  assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 80).allowed);
-  assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 443).allowed);
-  assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 8080).allowed);
+  assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 80).allowed);
+  assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 443).allowed);
+  assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 8080).allowed);
 });
 
 test('nas: services chosen by name; --local-port per port', async () => {
@@ -181,8 +182,8 @@ test('nas: services chosen by name; --local-port per port', async () => {
   assert.is(run.code, 0, run.stderr);
   const { client, rules } = load(run.dir);
   assert.equal(client.forwards.map((f) => [f.localPort, f.remotePort]), [[1445, 445], [2200, 22], [5000, 5000]]);
-  for (const p of [445, 22, 5000]) assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', p).allowed);
-  for (const p of [5001, 873, 139]) assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', p).allowed, `port ${p}`);
+  for (const p of [445, 22, 5000]) assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', p).allowed);
+  for (const p of [5001, 873, 139]) assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', p).allowed, `port ${p}`);
   const wrongCount = await init(['nas'], { ...keys, ports: 'smb,ssh', 'local-port': '1445' });
   assert.is(wrongCount.code, 2);
   assert.match(wrongCount.stderr, /--local-port: give one local port per service port/);
@@ -196,8 +197,8 @@ test('--local-port and --port override the defaults', async () => {
   assert.is(run.code, 0, run.stderr);
   const { client, rules } = load(run.dir);
   assert.equal(client.forwards, [{ bind: '127.0.0.1', localPort: 2200, remoteHost: '127.0.0.1', remotePort: 2022 }]);
-  assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 2022).allowed);
-  assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 22).allowed, 'the default port is not allowed as well');
+  assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 2022).allowed);
+  assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 22).allowed, 'the default port is not allowed as well');
   assert.match(run.stdout, /SSH: ssh -p 2200 USER@127\.0\.0\.1/, 'the hint knows it is still ssh');
   const bad = await init(['ssh'], { ...keys, 'local-port': '70000' });
   assert.is(bad.code, 2);
@@ -210,18 +211,19 @@ test('an internal host only when named, and then exactly that host', async () =>
   assert.is(run.stderr, '');
   const { client, rules } = load(run.dir);
   assert.equal(client.forwards, [{ bind: '127.0.0.1', localPort: 5432, remoteHost: '192.168.1.20', remotePort: 5432 }]);
-  assert.ok(rules.decide(CLIENT_KEY, '192.168.1.20', 5432).allowed);
-  assert.not.ok(rules.decide(CLIENT_KEY, '192.168.1.21', 5432).allowed, 'a neighbour host');
-  assert.not.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 5432).allowed, 'the server itself was not asked for');
-  assert.not.ok(rules.decide(CLIENT_KEY, '192.168.1.20', 5433).allowed);
+  assert.ok(rules.decideHost(CLIENT_KEY, '192.168.1.20', 5432).allowed);
+  assert.not.ok(rules.decideHost(CLIENT_KEY, '192.168.1.21', 5432).allowed, 'a neighbour host');
+  assert.not.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 5432).allowed, 'the server itself was not asked for');
+  assert.not.ok(rules.decideHost(CLIENT_KEY, '192.168.1.20', 5433).allowed);
   // IPv6 and names that YAML would otherwise misread survive the round trip.
   const v6 = await init(['ssh'], { ...keys, host: '[::1]' });
   assert.is(v6.code, 0, v6.stderr);
   const loaded = load(v6.dir);
   assert.is(loaded.client.forwards[0]!.remoteHost, '::1');
-  assert.ok(loaded.rules.decide(CLIENT_KEY, '[::1]', 22).allowed);
+  assert.ok(loaded.rules.decideHost(CLIENT_KEY, '[::1]', 22).allowed);
+  // yamlString quotes what YAML would read as another type: each pattern arrives as written.
   for (const s of ['::1', '*.lan', '1234', 'true', 'null', '0x1f', '1e3', 'db.internal', '127.0.0.1']) {
-    assert.equal(parseRules(`rules:\n  - friend: ${yamlString(CLIENT_KEY)}\n    allow:\n      - host: ${yamlString(s)}\n`, 'r.yaml').rules[0]!.allow[0]!.host, s, s);
+    assert.equal(parseRules(`rules:\n  - friend: ${yamlString(CLIENT_KEY)}\n    allow:\n      - host: ${yamlString(s)}\n`, 'r.yaml').rules[0]!.allow[0]!.host, parseHostPattern(s), s);
   }
 });
 
@@ -249,8 +251,8 @@ for (const broad of BROAD) {
     assert.match(allowed.stderr, /Narrower: /);
     assert.ok(planInit({ scenario: 'ssh', ...broad.flags, allowBroad: true }).warnings.length > 0);
     const { client, rules } = load(allowed.dir);
-    for (const [h, p] of broad.allowed) assert.ok(rules.decide(CLIENT_KEY, h, p).allowed, `${h}:${p} allowed`);
-    for (const [h, p] of broad.denied) assert.not.ok(rules.decide(CLIENT_KEY, h, p).allowed, `${h}:${p} denied`);
+    for (const [h, p] of broad.allowed) assert.ok(rules.decideHost(CLIENT_KEY, h, p).allowed, `${h}:${p} allowed`);
+    for (const [h, p] of broad.denied) assert.not.ok(rules.decideHost(CLIENT_KEY, h, p).allowed, `${h}:${p} denied`);
     // A pattern has no single forward target: the client gets a local SOCKS5 proxy.
     if ((broad.flags.host ?? '').includes('*') || broad.flags.host?.includes('/') || broad.flags.ports === 'all') {
       assert.equal(client.socks, [{ bind: '127.0.0.1', port: 1080 }]);
@@ -305,7 +307,7 @@ test('placeholders: the files say REPLACE, fail to load with a clear message, an
   writeFileSync(clientPath, clientText.replace(SERVER_ID_PLACEHOLDER, SERVER_ID));
   const { client, rules } = load(run.dir);
   assert.is(client.serverId, SERVER_ID);
-  assert.ok(rules.decide(CLIENT_KEY, '127.0.0.1', 22).allowed);
+  assert.ok(rules.decideHost(CLIENT_KEY, '127.0.0.1', 22).allowed);
 });
 
 test('keys are validated with clear errors; a whole client Tox ID gives its key', async () => {
@@ -367,7 +369,7 @@ test('no overwrite without --force; --force replaces and restores the modes', as
   const forced = await init(['redis'], { ...keys, force: true }, first.dir);
   assert.is(forced.code, 0, forced.stderr);
   assert.is(mode(rulesPath), 0o600, 'mode restored');
-  assert.ok(load(first.dir).rules.decide(CLIENT_KEY, '127.0.0.1', 6379).allowed, 'replaced');
+  assert.ok(load(first.dir).rules.decideHost(CLIENT_KEY, '127.0.0.1', 6379).allowed, 'replaced');
 });
 
 test('modes hold under a strict umask; the output directory is created', async () => {
@@ -460,7 +462,7 @@ test('interactive: a broad rule needs a yes; declining writes nothing; end of in
   assert.not.ok(existsSync(no.dir));
   const yes = await interactive(['ssh'], { ...base, out: freshDir(), host: '*.lan' }, ['y', 'y']);
   assert.is(yes.code, 0, yes.stderr);
-  assert.ok(load(yes.dir).rules.decide(CLIENT_KEY, 'box.lan', 22).allowed);
+  assert.ok(load(yes.dir).rules.decideHost(CLIENT_KEY, 'box.lan', 22).allowed);
   const eof = await interactive(['ssh'], { out: freshDir() }, ['']);
   assert.is(eof.code, 1);
   assert.match(eof.stderr, /input ended/);
