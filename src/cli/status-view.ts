@@ -106,10 +106,19 @@ export function formatStatus(status: unknown, now = Date.now()): string[] {
     if (status.friends.length === 0) rows.push(['friends', 'none yet']);
     status.friends.filter(isPlain).forEach((f, i) => rows.push([i === 0 ? 'friends' : '', `${friendName(f)}: ${friendLine(f, now)}`]));
   }
-  for (const [key, title] of [['listeners', 'listening'], ['reverse', 'reverse'], ['reverseListeners', 'reverse']] as const) {
+  const friendsByNumber = new Map((Array.isArray(status.friends) ? status.friends.filter(isPlain) : []).map((f) => [f.friend, f]));
+  const host = (h: unknown, p: unknown) => `${String(h).includes(':') ? `[${clean(String(h))}]` : clean(String(h))}:${clean(String(p))}`;
+  const views: Array<[string, string, (l: Plain) => string]> = [
+    ['listeners', 'listening', (l) => [l.kind, l.listen, l.state].filter((v) => v !== undefined).map((v) => clean(String(v))).join(' ')],
+    // client: the server listens for us (ssh -R)
+    ['reverse', 'reverse', (l) => `server ${clean(String(l.remote))} -> ${clean(String(l.local))} here: ${clean(String(l.state))}${l.message && l.state !== 'listening' ? ` (${clean(String(l.message))})` : ''}`],
+    // server: where it listens on a friend's behalf
+    ['reverseListeners', 'reverse', (l) => `${host(l.bind, l.port)} for ${friendsByNumber.has(l.friend) ? friendName(friendsByNumber.get(l.friend)!) : `friend ${clean(String(l.friend))}`}`],
+  ];
+  for (const [key, title, show] of views) {
     const list = status[key];
     if (!Array.isArray(list) || list.length === 0) continue;
-    list.forEach((l, i) => rows.push([i === 0 ? title : '', isPlain(l) ? Object.values(l).filter((v) => v !== undefined && v !== null).map((v) => clean(String(v))).join(' ') : clean(String(l))]));
+    list.forEach((l, i) => rows.push([i === 0 ? title : '', isPlain(l) ? show(l) : clean(String(l))]));
   }
   rows.push([
     'tunnels',

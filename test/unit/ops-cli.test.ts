@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { RateMeter, type Observation } from '../../src/app/observe.ts';
 import { allValues, lastValue, protectArgv, unprotect } from '../../src/cli/argv.ts';
 import { formatLogLine, localTimestamp } from '../../src/cli/logging.ts';
+import { formatStatus } from '../../src/cli/status-view.ts';
 import { formatTunnelList } from '../../src/cli/control-commands.ts';
 import { resolveConfig, resolveConfigSource } from '../../src/config/config.ts';
 import { checkConfig } from '../../src/doctor/checks.ts';
@@ -285,6 +286,38 @@ print(json.dumps(out))`;
   assert.equal(families.toxtunnel_friend_rtt_seconds!.samples.map((s) => s[2]), [0.012], 'only friends with a measured RTT');
   assert.equal(Object.fromEntries(families.toxtunnel_errors!.samples.map((s) => [s[1].kind, s[2]])), { open: 2, tunnel: 0 });
   assert.is(families.toxtunnel_start_time_seconds!.samples[0]![2], Date.parse('2026-11-30T10:00:00Z') / 1000);
+});
+
+test('status for people: the client\'s server, listeners and reverse forwards; the server\'s reverse listeners by friend name', () => {
+  const now = Date.parse('2026-11-30T12:00:00Z');
+  const client = formatStatus(
+    {
+      mode: 'client',
+      network: 'tcp',
+      uptimeSeconds: 61,
+      server: { publicKey: KEY, name: 'server', connection: 'udp', keepalive: 'alive', state: 'active', extensions: 1, onlineSince: '2026-11-30T11:59:00Z', rttMs: 3, bytesIn: 0, bytesOut: 0, rateIn: 0, rateOut: 0 },
+      listeners: [{ kind: 'forward', listen: '127.0.0.1:2222 -> 127.0.0.1:22', state: 'active' }],
+      reverse: [{ remote: '(server default):8080', local: '127.0.0.1:80', state: 'refused', message: 'Access denied' }],
+      connectionsActive: 0,
+      connectionsTotal: 0,
+      errors: 0,
+    },
+    now,
+  );
+  assert.equal(client, [
+    'toxtunnel:   client, up 1m 01s',
+    'Tox network: connected, through a TCP relay',
+    'server:      server (ABABABAB…): online, direct (UDP), for 1m 00s, RTT 3 ms, in 0 B (0 B/s), out 0 B (0 B/s)',
+    '             state active',
+    '             extensions: half-close',
+    'listening:   forward 127.0.0.1:2222 -> 127.0.0.1:22 active',
+    'reverse:     server (server default):8080 -> 127.0.0.1:80 here: refused (Access denied)',
+    'tunnels:     0 open, 0 opened since start, 0 error(s)',
+  ]);
+  const server = formatStatus({ mode: 'server', network: 'none', friends: [{ friend: 4, publicKey: KEY, name: 'bob', connection: 'none' }], reverseListeners: [{ friend: 4, bind: '::1', port: 8080 }] }, now);
+  assert.ok(server.includes('Tox network: OFFLINE (not connected)'), server.join('\n'));
+  assert.ok(server.includes('friends:     bob (ABABABAB…): offline'), server.join('\n'));
+  assert.ok(server.includes('reverse:     [::1]:8080 for bob (ABABABAB…)'), server.join('\n'));
 });
 
 test('the Grafana dashboard asks only for metrics toxtunnel serves', () => {
