@@ -11,9 +11,13 @@
  *   await tunnel.stop();
  */
 import type { ResolvedConfig } from '../config/config.ts';
+import { ToxtunnelError } from '../errors.ts';
 import { loadRules } from '../config/rules.ts';
 import { PUBLIC_BOOTSTRAP_NODES } from './public-nodes.ts';
-import { type ClientEvents, ToxtunnelClient } from './client.ts';
+import { type CarryFailure, type ClientEvents, ToxtunnelClient } from './client.ts';
+import type { Readable, Writable } from 'node:stream';
+import type { Connection } from '../tox/tox-node.ts';
+import type { ToxRuntime } from './tox-runtime.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
@@ -43,6 +47,12 @@ export interface Instance {
   list(): TunnelInfo[];
   /** A multi-line dump of friends, links and tunnels (SIGUSR2). */
   describe(): string;
+  /** The Tox network connection now: none, tcp (relay) or udp. */
+  network(): Connection;
+  /** Calls `listener` on every change of the Tox network connection; returns the unsubscribe. */
+  onNetwork(listener: (status: Connection) => void): () => void;
+  /** Client: carries one byte stream (stdin/stdout: ssh ProxyCommand) to host:port through the server. */
+  pipe(input: Readable, output: Writable, host: string, port: number): Promise<CarryFailure | undefined>;
   /** Closes one tunnel ("friend:tunnel", or the tunnel id); false when there is none. */
   close(ref: string): boolean;
   /** Client events (server ready, tunnels opened/closed, reverse results). */
@@ -91,6 +101,17 @@ function statusWith(base: Record<string, unknown>, seen: Observation): Record<st
     rateOut: seen.rateOut,
     ...(Array.isArray(base.friends) ? { friends: base.friends.map(more) } : {}),
     ...(base.server && typeof base.server === 'object' ? { server: more(base.server) } : {}),
+  };
+}
+
+/** network() and onNetwork() of an instance, from its runtime. */
+function networkView(runtime: ToxRuntime): Pick<Instance, 'network' | 'onNetwork'> {
+  return {
+    network: () => runtime.node.connectionStatus,
+    onNetwork(listener) {
+      runtime.node.on('selfConnection', listener);
+      return () => void runtime.node.off('selfConnection', listener);
+    },
   };
 }
 
@@ -143,6 +164,8 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     status: () => statusWith(server.status(), seen()),
     list: () => server.stats.list().map((t) => ({ ...t, ...(names(t.publicKey) ? { name: names(t.publicKey) } : {}) })),
     describe: () => server.runtime.describe(names),
+    ...networkView(server.runtime),
+    pipe: () => Promise.reject(new ToxtunnelError('CLI_INVALID', 'pipe mode is a client mode (-m client --pipe host:port)')),
     close(ref) {
       const entry = server.stats.find(ref);
       if (!entry) return false;
@@ -194,6 +217,8 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     status: () => statusWith(client.status(), seen()),
     list: () => client.list(),
     describe: () => client.runtime.describe(names),
+    ...networkView(client.runtime),
+    pipe: (input, output, host, port) => client.carry(input, output, host, port, { kind: 'pipe' }),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),
   };

@@ -51,8 +51,8 @@ export async function run(flags: RunFlags): Promise<void> {
   };
   stopOnSignals(stop, log, notifier);
   process.on('SIGUSR2', () => log.info(`state:\n${instance.describe()}`));
-  if (config.pipe && instance.client) {
-    const failure = await instance.client.carry(process.stdin, process.stdout, config.pipe.host, config.pipe.port, { kind: 'pipe' });
+  if (config.pipe) {
+    const failure = await instance.pipe(process.stdin, process.stdout, config.pipe.host, config.pipe.port);
     await stop();
     if (failure) log.error(`pipe to ${config.pipe.host}:${config.pipe.port}: ${failure.error}`);
     process.exit(failure ? 1 : 0);
