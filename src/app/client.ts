@@ -14,6 +14,7 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
 import { CLIENT_TUNNEL_IDS, SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
 import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/frame.ts';
@@ -262,7 +263,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
         reject(
           new ToxtunnelError(
             'FORWARD_LISTEN_FAILED',
-            `cannot listen on ${bind}:${port} for ${to}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : (error.code ?? error.message)}`,
+            `cannot listen on ${bind}:${port} for ${to}: ${error.code === 'EADDRINUSE' ? 'the port is in use (choose another local port)' : error.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges: choose a port from 1024 up)' : osErrorText(error)}`,
             { bind, port },
           ),
         ),
@@ -466,7 +467,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       if (session.tunnels.has(tunnelId) || !session.endPending(tunnelId)) return;
       this.stats.failed();
       session.sendError(tunnelId, ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${localHost}:${localPort}: ${error.code ?? error.message}`);
-      this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${error.code ?? error.message}`);
+      this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${osErrorText(error)}`);
     });
   }
 

@@ -17,6 +17,7 @@
 import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { exitCodeFor, isToxtunnelError, ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
 import { isoSeconds } from './render.ts';
 import { askInitOptions, type Asker, createAsker } from './prompt.ts';
 import { type InitOptions, type InitPlan, planInit, SCENARIOS } from './scenarios.ts';
@@ -94,7 +95,7 @@ function writeFiles(dir: string, plan: InitPlan, force: boolean): string[] {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot create the directory ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file: dir });
+    throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot create the directory ${dir}: ${osErrorText(error)}`, { file: dir });
   }
   const written: string[] = [];
   for (const file of plan.files) {
@@ -107,7 +108,7 @@ function writeFiles(dir: string, plan: InitPlan, force: boolean): string[] {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new ToxtunnelError('INIT_EXISTS', `${path} already exists: not overwriting it (use --force to replace it)`, { file: path });
-      throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot write ${path}: ${code ?? (error as Error).message}`, { file: path });
+      throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot write ${path}: ${osErrorText(error)}`, { file: path });
     }
     written.push(`wrote ${path} (mode ${file.mode.toString(8).padStart(4, '0')})`);
   }
