@@ -13,6 +13,7 @@
  */
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import type { Forward, ReverseForward, SocksListener } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
@@ -29,30 +30,7 @@ import { ThrottledLog } from './rate-limit.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 import { type TunnelInfo, type TunnelKind, TunnelStats } from './tunnel-stats.ts';
 
-export interface Forward {
-  /** Local address to listen on; default 127.0.0.1. */
-  bind?: string;
-  localPort: number;
-  remoteHost: string;
-  remotePort: number;
-}
-
-/** ssh -R [bind:]remote_port:local_host:local_port — the server listens, we connect locally. */
-export interface ReverseForward {
-  /** Address the server listens on; default (empty) = the server's 127.0.0.1. */
-  remoteBind?: string;
-  remotePort: number;
-  localHost: string;
-  localPort: number;
-}
-
-/** ssh -D [bind:]port — a local SOCKS5 server whose CONNECTs become tunnels. */
-export interface SocksListener {
-  bind?: string;
-  port: number;
-  /** Require RFC 1929 username/password from SOCKS clients. */
-  credentials?: { username: string; password: string };
-}
+export type { Forward, ReverseForward, SocksListener };
 
 export interface ClientOptions extends NetworkOptions {
   serverId: string;

@@ -4,6 +4,7 @@
  * from and saved to data_dir), bootstrapped, with one FriendSession per friend fed by the
  * node's events, and the status lines people look for in the log.
  */
+import type { BootstrapNode } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
 import { type Connection, ToxNode } from '../tox/tox-node.ts';
@@ -11,13 +12,7 @@ import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts
 import { loadSavedata, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
-export interface BootstrapNode {
-  host: string;
-  port: number;
-  publicKey: string;
-  /** TCP relay ports of that node (added as relays), if any. */
-  tcpPorts?: number[];
-}
+export type { BootstrapNode };
 
 export interface NetworkOptions {
   dataDir: string;

@@ -6,7 +6,7 @@
  * and `--pipe host:port`.
  */
 import { ToxtunnelError } from '../errors.ts';
-import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
+import type { Forward, ReverseForward, SocksListener } from './specs.ts';
 
 export interface HostPort {
   host: string;
