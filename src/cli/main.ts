@@ -153,6 +153,10 @@ withLocation(cli.command('status', 'show the state of the running toxtunnel: net
     f.watch === true ? watchStatus(controlDataDir(f)).then(exitWith) : runControlCommand('status', { dataDir: controlDataDir(f), json: f.json === true }, print).then(exitWith),
   );
 
+withLocation(cli.command('top', 'the live view of the running toxtunnel (status --watch): rates and sparklines, refreshed every second; q quits'), "the running instance's")
+  .example('  $ toxtunnel top -c server.yaml')
+  .action((f: ParsedFlags) => watchStatus(controlDataDir(f)).then(exitWith));
+
 withLocation(cli.command('list', 'list the tunnels of the running toxtunnel'), 'the running instance\'s')
   .option('--json', 'print the answer as JSON (raw numbers)')
   .example('  $ toxtunnel list -c client.yaml')

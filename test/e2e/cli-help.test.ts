@@ -10,6 +10,7 @@ const LOCATION = ['-c, --config', '-d, --data-dir'];
 const EXPECTED: Record<string, string[]> = {
   'print-id': [...LOCATION, '--public-key', '--qr', '--color', '-h, --help'],
   status: [...LOCATION, '--json', '-w, --watch', '-h, --help'],
+  top: [...LOCATION, '-h, --help'],
   list: [...LOCATION, '--json', '-h, --help'],
   close: [...LOCATION, '--json', '-h, --help'],
   init: ['--host', '--port', '--ports', '--local-port', '--client-key', '--server-id', '--expires', '-o, --out', '--force', '--allow-broad', '-y, --yes', '-h, --help'],

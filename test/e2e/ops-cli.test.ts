@@ -196,6 +196,11 @@ test('status --watch: a live view with per-tunnel rates, quits on q', async () =
   watch.child.stdin!.write('q');
   assert.is(await watch.exited(5000), 0);
   assert.not.match(watch.output, /Error|    at /);
+  // `top` is the same view.
+  const top = runCli(['top', '-c', serverYaml], { stdin: 'pipe' });
+  await top.waitForOutput(/refreshed every 1 s; q or Ctrl-C quits/, 10_000, 'a frame of top');
+  top.child.stdin!.write('q');
+  assert.is(await top.exited(5000), 0);
 });
 
 test('logs: local timestamps to the ms on every line, no blank lines; SIGUSR2 dump names the friend', async () => {
