@@ -4,7 +4,8 @@
 // friend names, key hints and init placeholders, errors in words, exit codes, log lines,
 // keepalive RTT, rates, and the Prometheus text checked with the reference parser.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -13,7 +14,9 @@ import { RateMeter, type Observation } from '../../src/app/observe.ts';
 import { allValues, lastValue, protectArgv, unprotect } from '../../src/cli/argv.ts';
 import { formatLogLine, localTimestamp } from '../../src/cli/logging.ts';
 import { formatStatus } from '../../src/cli/status-view.ts';
-import { formatTunnelList } from '../../src/cli/control-commands.ts';
+import { formatTunnelList, watchStatus } from '../../src/cli/control-commands.ts';
+import { controlSocketPath } from '../../src/control/control-protocol.ts';
+import { startControlServer } from '../../src/control/control-server.ts';
 import { resolveConfig, resolveConfigSource } from '../../src/config/config.ts';
 import { checkConfig } from '../../src/doctor/checks.ts';
 import { parseBootstrapSpec, parseMetricsSpec } from '../../src/config/forward-spec.ts';
@@ -318,6 +321,39 @@ test('status for people: the client\'s server, listeners and reverse forwards; t
   assert.ok(server.includes('Tox network: OFFLINE (not connected)'), server.join('\n'));
   assert.ok(server.includes('friends:     bob (ABABABAB…): offline'), server.join('\n'));
   assert.ok(server.includes('reverse:     [::1]:8080 for bob (ABABABAB…)'), server.join('\n'));
+});
+
+test('status --watch on a terminal: raw keys, clears and redraws, rates and sparkline per tunnel, Ctrl-C restores the terminal', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'tt-watch-'));
+  let bytes = 0;
+  const server = await startControlServer(controlSocketPath(data), {
+    status: () => ({ mode: 'client', network: 'udp', uptimeSeconds: 5, connectionsActive: 1, connectionsTotal: 1, errors: 0 }),
+    list: () => [{ id: '0:1', friend: 0, publicKey: KEY, name: 'srv', target: 'h:22', bytesIn: (bytes += 10_240), bytesOut: 0 }],
+    close: () => false,
+  });
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, raw: [] as boolean[], setRawMode(on: boolean) { this.raw.push(on); return this; } });
+  let out = '';
+  const stdout = Object.assign(new PassThrough(), { isTTY: true });
+  stdout.on('data', (d) => (out += d));
+  try {
+    const watching = watchStatus(data, { stdin: stdin as never, stdout: stdout as never }, 100);
+    while ((out.match(/\u001b\[2J/g) ?? []).length < 4) await new Promise((r) => setTimeout(r, 20));
+    stdin.write('\u0003');
+    assert.is(await watching, 0);
+    assert.equal(stdin.raw, [true, false], 'raw mode on, then off');
+    assert.ok(out.startsWith('\u001b[?25l'), 'cursor hidden');
+    assert.ok(out.endsWith('\u001b[?25h'), 'cursor shown again at the end');
+    const frames = out.split('\u001b[H\u001b[2J').slice(1);
+    const last = frames.at(-1)!;
+    assert.match(last, /^ID +FRIEND +TARGET +IN +OUT +RATE +LAST 30s$/m);
+    // 10 KiB more every ~100 ms: about 100 KiB/s, the bars all high.
+    const row = /^0:1 +srv \(ABABABAB…\) +h:22 +[\d.]+ KiB +0 B +([\d.]+) KiB\/s +([▁▂▃▄▅▆▇█]+)$/m.exec(last);
+    assert.ok(row, last);
+    assert.ok(Number(row![1]) > 30 && Number(row![1]) < 400, row![1]);
+  } finally {
+    await server.close();
+    rmSync(data, { recursive: true, force: true });
+  }
 });
 
 test('the Grafana dashboard asks only for metrics toxtunnel serves', () => {
