@@ -56,6 +56,11 @@ function usageMessage(message: string): string {
     return 'init has no -p: the service port is --port (e.g. init ssh --port 2200); -p is the Tox relay port of a running server (tox.tcp_port in server.yaml)';
   }
   if (unknown) return `unknown option ${unknown[1]} for ${commandName ? `toxtunnel ${commandName}` : 'the server/client run'}`;
+  const missingValue = /^option `(.+?) <.*` value is missing$/.exec(message);
+  if (missingValue) return `${missingValue[1]} needs a value`;
+  if (/^missing required args for command `close/.test(message)) return 'close needs the tunnel to close: toxtunnel close ID (the ids are in toxtunnel list)';
+  const unused = /^Unused args: (.+)$/.exec(message);
+  if (unused) return `unexpected argument${unused[1]!.includes(',') ? 's' : ''} ${unused[1]!.replace(/`/g, '')}`;
   return message;
 }
 

@@ -326,7 +326,7 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
   if (!modeText) {
-    throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
+    throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file given with -c); `toxtunnel init` writes ready configs, `toxtunnel --help` lists the commands');
   }
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
   const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';

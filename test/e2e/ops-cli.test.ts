@@ -242,6 +242,10 @@ test('errors: a sentence with the fix, exit 2 for usage/config, never a stack tr
     [['print-id', '-L', '1:h:2'], 2, /unknown option -L for toxtunnel print-id \(see toxtunnel print-id --help\)/],
     [['-m', 'server', '-d', join(dir, 'm'), '--metrics', ':9464'], 2, /would publish the metrics/],
     [['bogus'], 2, /unknown command "bogus"/],
+    [['close', '-c', serverYaml], 2, /close needs the tunnel to close: toxtunnel close ID/],
+    [['-L'], 2, /-L, --local needs a value/],
+    [['list', 'extra'], 2, /unexpected argument extra \(see toxtunnel list --help\)/],
+    [[], 2, /no mode: use -m server or -m client .*`toxtunnel init` writes ready configs/],
     [['status', '-d', join(dir, 'nothing-runs')], 1, /no toxtunnel is running with data dir .*nothing-runs/],
   ];
   for (const [args, code, message] of cases) {
