@@ -123,7 +123,6 @@ export async function watchStatus(dataDir: string, io: { stdin: NodeJS.ReadStrea
   };
   if (io.stdin.isTTY) io.stdin.setRawMode?.(true);
   io.stdin.on('data', onKey);
-  io.stdin.on('end', () => undefined);
   io.stdin.resume();
   process.once('SIGINT', quit);
   process.once('SIGTERM', quit);

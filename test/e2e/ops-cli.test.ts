@@ -247,6 +247,7 @@ test('errors: a sentence with the fix, exit 2 for usage/config, never a stack tr
     [['list', 'extra'], 2, /unexpected argument extra \(see toxtunnel list --help\)/],
     [[], 2, /no mode: use -m server or -m client .*`toxtunnel init` writes ready configs/],
     [['status', '-d', join(dir, 'nothing-runs')], 1, /no toxtunnel is running with data dir .*nothing-runs/],
+    [['-c', serverYaml, '-d', join(dir, 'second-server'), '--metrics', `127.0.0.1:${P.echo}`], 1, /cannot serve metrics on 127\.0\.0\.1:28111: the address is in use \(another program listens there\) \(choose another port/],
   ];
   for (const [args, code, message] of cases) {
     const r = runCliSync(args, {}, dir);
