@@ -77,7 +77,7 @@ export class FriendSession {
         if (state === 'unresponsive') this.closeAll(`the peer stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s)`);
         this.handlers.livenessChanged?.(this, state, silentMs);
       },
-      // Our own round trip every 5 s (status, metrics), whatever the peer sends.
+      // Our own round trip every 5 s while the link is idle (status, metrics), whatever the peer pings.
       { rttEveryMs: 5000, ...handlers.liveness },
     );
   }
@@ -197,6 +197,8 @@ export class FriendSession {
       }
       return;
     }
+    // Anything but the keepalive itself is traffic: no round-trip probes while it flows.
+    if (decoded.frame.kind !== 'ping' && decoded.frame.kind !== 'pong') this.liveness.traffic();
     this.dispatch(decoded.frame);
   }
 

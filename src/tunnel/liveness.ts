@@ -14,9 +14,10 @@ export interface LivenessOptions {
   firstProbeMs?: number;
   maxProbeMs?: number;
   /**
-   * Also PING at least this often while alive, even when the peer is heard (off when absent):
-   * the peer's own PINGs keep us from ever being silent, and each side wants its own round
-   * trip. The first such PING goes 1 s after the friend came online.
+   * Also PING this often while alive and without traffic for pingAfterMs, even when the peer
+   * is heard (off when absent): the peer's own PINGs keep us from ever being silent, and each
+   * side wants its own round trip. Never while data flows: a probe then measures queues, and
+   * extra packets on a loaded relay path are the last thing it needs.
    */
   rttEveryMs?: number;
 }
@@ -31,6 +32,7 @@ export class PeerLiveness {
   /** The round trip of the last PING answered by a PONG (ms), undefined before the first. */
   rttMs: number | undefined;
   private lastPing = 0;
+  private lastTraffic = 0;
   private pingOutstanding = false;
   private probeDelay: number;
   private nextProbe = 0;
@@ -61,7 +63,8 @@ export class PeerLiveness {
     this.lastHeard = now;
     this.since = now;
     this.rttMs = undefined;
-    this.lastPing = this.rttEveryMs === undefined ? 0 : now - this.rttEveryMs + 1000;
+    this.lastPing = this.rttEveryMs === undefined ? 0 : now - this.rttEveryMs;
+    this.lastTraffic = now;
     this.pingOutstanding = false;
     this.probeDelay = this.firstProbeMs;
     const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
@@ -86,6 +89,11 @@ export class PeerLiveness {
     }
   }
 
+  /** A packet other than PING/PONG arrived: the link carries traffic. */
+  traffic(now = Date.now()): void {
+    this.lastTraffic = now;
+  }
+
   /** A PONG arrived: the round trip of the PING it answers (the latest one sent). */
   pong(now = Date.now()): void {
     if (this.pingOutstanding) this.rttMs = now - this.lastPing;
@@ -108,7 +116,7 @@ export class PeerLiveness {
         this.changed('unresponsive', silent);
       } else if (
         (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) ||
-        (this.rttEveryMs !== undefined && now - this.lastPing >= this.rttEveryMs)
+        (this.rttEveryMs !== undefined && now - this.lastPing >= this.rttEveryMs && now - this.lastTraffic >= this.pingAfterMs)
       ) {
         this.ping(now);
       }

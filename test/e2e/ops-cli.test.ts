@@ -129,7 +129,7 @@ test('/metrics: Prometheus text with the issue\'s names, loopback only, values r
 
 test('status -c: uptime, network, the friend by name and key, traffic in human units', async () => {
   // Idle for a few seconds: the keepalive PING/PONG then measures the round trip.
-  await new Promise((r) => setTimeout(r, 2000));
+  await new Promise((r) => setTimeout(r, 3500));
   const s = runCliSync(['status', '-c', serverYaml]);
   assert.is(s.status, 0, s.output);
   assert.match(s.stdout, /^toxtunnel: +server, up (\d+[dhms] ?)+$/m);

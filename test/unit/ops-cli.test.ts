@@ -197,23 +197,35 @@ test('keepalive RTT: the time from a PING to its PONG (fake clock)', () => {
   assert.is(live.rttMs, 30);
   live.stop();
   assert.is(live.since, 0);
-  // With rttEveryMs each side pings on its own schedule even while it hears the peer.
+  // With rttEveryMs each side pings on its own schedule while the link is idle, even though
+  // it hears the peer's pings; never while traffic flows.
   pings = 0;
   const own = new PeerLiveness(() => pings++, () => {}, { pingAfterMs: 2000, deadAfterMs: 8000, rttEveryMs: 5000 });
   own.start(0);
-  own.heard(900);
-  own.tick(900);
-  assert.is(pings, 0);
-  own.tick(1000);
-  assert.is(pings, 1, 'the first 1 s after online');
-  own.heard(2000);
+  own.heard(1900);
+  own.tick(1900);
+  assert.is(pings, 0, 'not before 2 s without traffic');
+  own.tick(2000);
+  assert.is(pings, 1, 'the first once the link has been idle for 2 s');
+  own.heard(2010);
   own.pong(2010);
-  assert.is(own.rttMs, 1010);
-  own.heard(5900);
-  own.tick(5900);
+  assert.is(own.rttMs, 10);
+  for (let t = 2100; t < 20_000; t += 100) {
+    own.heard(t);
+    own.traffic(t);
+    own.tick(t);
+  }
+  assert.is(pings, 1, 'no probe while data flows');
+  own.heard(21_800); // the last traffic was at 19 900
+  own.tick(21_800);
   assert.is(pings, 1);
-  own.tick(6000);
-  assert.is(pings, 2, 'then every 5 s');
+  own.tick(21_900);
+  assert.is(pings, 2, 'again 2 s after the traffic stopped');
+  own.heard(26_800);
+  own.tick(26_800);
+  assert.is(pings, 2);
+  own.tick(26_900);
+  assert.is(pings, 3, 'then every 5 s while idle');
   own.stop();
 });
 
