@@ -76,19 +76,27 @@ const serverData = join(dir, 'server-data');
 const serverId = spawnSync(process.execPath, [cli, 'print-id', '-d', serverData], { encoding: 'utf8' }).stdout.trim();
 step(`server Tox ID: ${serverId}`);
 
-// 3. The server: no bootstrap nodes, no LAN discovery.
+// 3. The client's identity, and a rules file that lets exactly that client reach exactly the
+// demo service (a server with no access configured admits nobody).
+const clientData = join(dir, 'client-data');
+const clientKey = spawnSync(process.execPath, [cli, 'print-id', '-d', clientData], { encoding: 'utf8' }).stdout.trim().slice(0, 64);
+const rulesFile = join(dir, 'rules.yaml');
+writeFileSync(rulesFile, `rules:\n  - friend: ${clientKey}\n    name: demo-client\n    allow:\n      - host: 127.0.0.1\n        ports: [${servicePort}]\n`);
+step(`rules: client ${clientKey.slice(0, 8)}… may reach 127.0.0.1:${servicePort}, nothing else`);
+
+// 4. The server: no bootstrap nodes, no LAN discovery.
 const server = start(
   'server',
-  `mode: server\ndata_dir: ${serverData}\ntox:\n  bootstrap_mode: none\n  udp_enabled: true\n`,
+  `mode: server\ndata_dir: ${serverData}\ntox:\n  bootstrap_mode: none\n  udp_enabled: true\nserver:\n  rules_file: ${rulesFile}\n`,
 );
 const [, udpPort, dhtKey] = await server.waitFor(/UDP port (\d+), DHT key ([0-9A-F]{64})/);
 
-// 4. The client: bootstraps from the server's node, forwards a local port to the service.
+// 5. The client: bootstraps from the server's node, forwards a local port to the service.
 const client = start(
   'client',
   [
     'mode: client',
-    `data_dir: ${join(dir, 'client-data')}`,
+    `data_dir: ${clientData}`,
     'tox:',
     '  bootstrap_mode: none',
     '  bootstrap_nodes:',
@@ -104,7 +112,7 @@ const [, localPort] = await client.waitFor(/forwarding 127\.0\.0\.1:(\d+) ->/);
 step(`client listens on 127.0.0.1:${localPort}; waiting for the server to come online (about 10 s)…`);
 await client.waitFor(/Friend connection status: Connected/);
 
-// 5. One request through the tunnel.
+// 6. One request through the tunnel.
 const t = performance.now();
 const body = await new Promise((resolve, reject) => {
   http.get({ host: '127.0.0.1', port: Number(localPort), path: '/' }, (res) => {

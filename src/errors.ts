@@ -5,6 +5,8 @@
  * has to fix it: what is wrong, where, and what would be valid. Programs branch on `code`;
  * people read `message`. `details` carries structured context (file, line, key, …).
  */
+import { osErrorText } from './os-errors.ts';
+
 export class ToxtunnelError extends Error {
   override name = 'ToxtunnelError';
   constructor(
@@ -30,4 +32,11 @@ export function isToxtunnelError(value: unknown, code?: string): value is Toxtun
 export function exitCodeFor(code: string): 1 | 2 {
   if (code === 'INIT_ABORTED' || code === 'INIT_WRITE_FAILED') return 1;
   return /^(CONFIG|CLI|RULES|INIT)_/.test(code) || code.endsWith('_INVALID') || code === 'ACCESS_NOT_CONFIGURED' ? 2 : 1;
+}
+
+/** "no space left on the device (ENOSPC)" rather than a bare errno code (words from os-errors.ts). */
+export function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const words = osErrorText(error);
+  return code && words !== code ? `${words} (${code})` : words;
 }

@@ -17,7 +17,7 @@ const WORDS: Record<string, string> = {
   EDQUOT: 'disk quota exceeded',
   EMFILE: 'too many open files in this process',
   ENAMETOOLONG: 'the name is too long',
-  ELOOP: 'too many symbolic links in the path',
+  ELOOP: 'a symbolic link where none is allowed (or a loop of links)',
   EIO: 'input/output error',
   EBUSY: 'the resource is busy',
   EADDRINUSE: 'the address is in use (another program listens there)',

@@ -184,3 +184,17 @@ int tt_friend_rerequest(Tox *tox, uint32_t friend_number, const uint8_t *message
     f->friendrequest_lastsent = 0;
     return 0;
 }
+
+/* --- hearing a refused friend again --------------------------------------------------------- */
+
+#include "../toxcore-submodule/toxcore/friend_requests.h"
+
+/* toxcore remembers the last 32 keys that sent a friend request and ignores further requests
+ * from them (friend_requests.c, request_received), until the key becomes a friend and is
+ * deleted again. A server that refused a request (no rule yet, a wrong secret) calls this, so
+ * that the same friend is heard when it asks again — after its access was given back, or with
+ * the right secret. Returns 0 if the key was remembered, -1 if not. */
+int tt_forget_friend_request(Tox *tox, const uint8_t *public_key)
+{
+    return remove_request_received(tox->m->fr, public_key);
+}

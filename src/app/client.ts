@@ -97,6 +97,8 @@ export const DEFAULT_MAX_WAITING = 256;
 const REREQUEST_EARLY_MS = 8_000;
 const REREQUEST_LATE_MS = 60_000;
 const REREQUEST_EARLY_PERIOD_MS = 5 * 60_000;
+/** After this long away, the log says that we are asking again (once a minute at most). */
+const REREQUEST_NOTICE_MS = 30_000;
 
 export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   readonly localListeners: ListenerHandle[] = [];
@@ -152,12 +154,13 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     }
     if (node.connectionStatus === 'none') return;
     const now = Date.now();
-    const interval = now - this.serverAwaySince < REREQUEST_EARLY_PERIOD_MS ? REREQUEST_EARLY_MS : REREQUEST_LATE_MS;
-    if (now - this.lastRerequest < interval) return;
-    if (this.lastRerequest === 0 || now - this.serverAwaySince >= REREQUEST_EARLY_MS) {
+    const away = now - this.serverAwaySince;
+    const interval = away < REREQUEST_EARLY_PERIOD_MS ? REREQUEST_EARLY_MS : REREQUEST_LATE_MS;
+    if (away < REREQUEST_EARLY_MS || now - this.lastRerequest < interval) return;
+    if (away >= REREQUEST_NOTICE_MS) {
       this.throttled.log(
         'rerequest',
-        `the server is not connected: sending our friend request again (if its operator removed us, they must add our public key ${node.publicKey} back)`,
+        `the server has not been connected for ${Math.round(away / 1000)} s: sending our friend request again (if its operator removed us, they must add our public key ${node.publicKey} back)`,
       );
     }
     this.rerequest();

@@ -12,8 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ToxtunnelError } from '../errors.ts';
-import { osErrorText } from '../os-errors.ts';
+import { describeErrno, ToxtunnelError } from '../errors.ts';
 
 export const SAVE_FILE_NAME = 'tox_save.dat';
 
@@ -38,7 +37,7 @@ export function prepareDataDir(dataDir: string): void {
   if (process.platform !== 'win32' && (statSync(dataDir).mode & 0o022) !== 0) {
     const mode = (statSync(dataDir).mode & 0o777).toString(8);
     throw new ToxtunnelError(
-      'DATA_DIR_INSECURE',
+      'CONFIG_DATA_DIR_INSECURE',
       `the data dir ${dataDir} is writable by ${statSync(dataDir).mode & 0o002 ? 'every user' : 'its group'} (mode ${mode}): anyone who can write there can replace the Tox identity. Fix it with: chmod 700 ${dataDir}`,
       { dataDir, mode },
     );
@@ -99,10 +98,11 @@ export function writeFileAtomically(path: string, bytes: Uint8Array): void {
   }
 }
 
-/** "no space left on the device (ENOSPC)" rather than a bare errno code. */
-export function describeErrno(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  // Here ELOOP comes from O_NOFOLLOW: the name is a symbolic link, refused on purpose.
-  const words = code === 'ELOOP' ? 'it is a symbolic link (refused)' : osErrorText(error);
-  return code && words !== code ? `${words} (${code})` : words;
+/** Permission bits of the save file (for doctor-style checks), or undefined if absent. */
+export function saveFileMode(dataDir: string): number | undefined {
+  try {
+    return statSync(saveFilePath(dataDir)).mode & 0o777;
+  } catch {
+    return undefined;
+  }
 }

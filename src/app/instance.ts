@@ -128,6 +128,8 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       extensions: config.extensions,
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
       ...(config.whitelist ? { whitelist: config.whitelist } : {}),
+      allowAny: config.allowAny,
+      ...(config.maxFriends !== undefined ? { maxFriends: config.maxFriends } : {}),
     },
     log,
   );
@@ -135,9 +137,12 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     ? new RulesWatcher(
         config.rulesFile,
         loadRules,
-        (rules) => {
-          policy = rules;
-          server.setPolicy(rules);
+        {
+          apply: (rules, problem) => {
+            policy = rules;
+            server.setPolicy(rules, problem);
+          },
+          problem: (problem) => server.setRulesProblem(problem),
         },
         log,
       )
@@ -189,6 +194,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      ...(config.maxWaiting !== undefined ? { maxWaiting: config.maxWaiting } : {}),
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
     log,

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
  * Reloads the rules file without a restart: on SIGHUP, and when the file changes (watched
- * through its directory, so editors that save by rename are seen too). A file that fails to
- * load keeps the rules in force and logs why; a good one replaces them, and the server then
- * applies them to what is already open (revoked friends lose their tunnels within a second).
+ * through its directory, so editors that save by rename are seen too). A good file replaces
+ * the rules, and the server applies them to what is already open (revoked friends lose their
+ * tunnels within a second). A file that fails to parse keeps the rules in force, and the error
+ * is logged at every reload and shown by `status` until it is fixed. A deleted file fails
+ * closed: nobody is admitted until it is back (logged at error).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { RuleSet } from '../config/rules.ts';
+import { RuleSet } from '../config/rules.ts';
+import { isToxtunnelError } from '../errors.ts';
 import type { Logger } from './logger.ts';
 
 /** Changes closer together than this are one reload (editors write in several steps). */
@@ -21,7 +24,12 @@ export class RulesWatcher {
   constructor(
     private readonly file: string,
     private readonly load: (file: string) => RuleSet,
-    private readonly apply: (rules: RuleSet) => void,
+    private readonly target: {
+      /** New rules to enforce; `problem` when they are the deny-all stand-in for a missing file. */
+      apply: (rules: RuleSet, problem?: string) => void;
+      /** The file failed to load and the old rules stay (undefined: fixed). */
+      problem: (problem: string | undefined) => void;
+    },
     private readonly log: Logger,
   ) {}
 
@@ -54,10 +62,18 @@ export class RulesWatcher {
     try {
       rules = this.load(this.file);
     } catch (error) {
-      this.log.error(`rules not reloaded (${why}), keeping the previous rules: ${(error as Error).message}`);
+      if (isToxtunnelError(error, 'RULES_UNREADABLE') && (error.details as { errno?: string }).errno === 'ENOENT') {
+        const problem = `the rules file ${this.file} is gone: nobody is admitted until it is back`;
+        this.log.error(`${problem} (${why})`);
+        this.target.apply(new RuleSet([]), problem);
+        return;
+      }
+      const problem = `the rules file ${this.file} is not valid, the previous rules stay in force: ${(error as Error).message}`;
+      this.log.error(`rules not reloaded (${why}): ${problem}`);
+      this.target.problem(problem);
       return;
     }
     this.log.info(`rules reloaded (${why}): ${rules.rules.length} rule(s) from ${this.file}`);
-    this.apply(rules);
+    this.target.apply(rules);
   }
 }

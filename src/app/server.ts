@@ -20,7 +20,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import type { AccessPolicy, Decision, ResolvedTarget } from '../config/rules.ts';
 import { ToxtunnelError } from '../errors.ts';
-import { HostError } from '../net/target-host.ts';
+import { type CanonicalHost, canonicalHost, HostError } from '../net/target-host.ts';
 import { Capability, ErrorCode } from '../protocol/frame.ts';
 import type { FriendSession, OpenRequest } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -95,6 +95,8 @@ export class ToxtunnelServer {
   private pendingTotal = 0;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limits: typeof SERVER_LIMITS;
+  /** Names earlier rules gave friends, so a revoked friend is still named in the log. */
+  private readonly names = new Map<string, string>();
 
   private constructor(
     readonly runtime: ToxRuntime,
@@ -120,7 +122,7 @@ export class ToxtunnelServer {
     const admission = options.policy || options.sharedSecret !== undefined || options.whitelist;
     if (!admission && !options.allowAny) {
       throw new ToxtunnelError(
-        'ACCESS_NOT_CONFIGURED',
+        'CONFIG_NO_ACCESS',
         'no access is configured, so this server would admit nobody. Write a least-privilege setup with `toxtunnel init ssh` (or another scenario), or set server.rules_file, a shared secret (TOXTUNNEL_SHARED_SECRET) or server.whitelist; --allow-any lets every friend reach every host (not recommended)',
       );
     }
@@ -158,8 +160,8 @@ export class ToxtunnelServer {
 
   /** "friend 3 (alice, 0123ABCD…)": the rules' name when there is one, and the short key. */
   label(friend: number, publicKey: string | undefined): string {
-    const key = publicKey ?? this.runtime.node.friendPublicKey(friend) ?? '';
-    const name = key ? this.policy?.nameOf(key) : undefined;
+    const key = (publicKey ?? this.runtime.node.friendPublicKey(friend) ?? '').toUpperCase();
+    const name = key ? (this.policy?.nameOf(key) ?? this.names.get(key)) : undefined;
     return `friend ${friend} (${name ? `${name}, ` : ''}${key.slice(0, 8)}…)`;
   }
 
@@ -170,12 +172,14 @@ export class ToxtunnelServer {
     if (refusal) {
       // Never log the message: it may be a (wrong) shared secret.
       this.throttled.log(`request:${publicKey}`, `refused a friend request from ${publicKey}: ${refusal}`);
+      // Hear it again when it asks again (its access may be given back, or its secret fixed).
+      node.forgetFriendRequest(publicKey);
       return;
     }
     const friend = node.addFriendNoRequest(publicKey);
     if (this.options.sharedSecret !== undefined) this.ledger.record(publicKey, this.options.sharedSecret);
     this.runtime.save();
-    this.log.info(`accepted friend request from ${publicKey} (${this.label(friend, publicKey)})`);
+    this.log.info(`accepted friend request from ${publicKey}: ${this.label(friend, publicKey)}`);
   }
 
   /**
@@ -195,9 +199,18 @@ export class ToxtunnelServer {
 
   /** New rules (reload): from now on they decide; friends they revoke are removed. */
   setPolicy(policy: AccessPolicy | undefined, problem?: string): void {
+    this.rememberNames();
     this.policy = policy;
     this.rulesProblem = problem;
     this.enforcePolicy('rules changed');
+  }
+
+  private rememberNames(): void {
+    for (const friend of this.runtime.node.friends()) {
+      const key = this.runtime.node.friendPublicKey(friend);
+      const name = key && this.policy?.nameOf(key);
+      if (key && name) this.names.set(key.toUpperCase(), name);
+    }
   }
 
   /** The rules file could not be reloaded: the rules stay, the problem shows in status. */
@@ -279,7 +292,7 @@ export class ToxtunnelServer {
     }
     let canonical;
     try {
-      canonical = this.resolver.canonical(host);
+      canonical = canonicalHost(host);
     } catch (error) {
       if (!(error instanceof HostError)) throw error;
       return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, `Access denied: ${error.message}`, `refused ${JSON.stringify(host)}:${port}: ${error.message}`, 'denied');
@@ -311,7 +324,7 @@ export class ToxtunnelServer {
   private async resolveAndConnect(
     session: FriendSession,
     { tunnelId, port }: OpenRequest,
-    canonical: ReturnType<TargetResolver['canonical']>,
+    canonical: CanonicalHost,
     setSocket: (socket: net.Socket) => void,
     finish: () => boolean,
     isCancelled: () => boolean,

@@ -54,11 +54,6 @@ export class TargetResolver {
     return this.inFlight;
   }
 
-  /** The canonical host (throws HostError for a text that is no host). */
-  canonical(host: string): CanonicalHost {
-    return canonicalHost(host);
-  }
-
   /**
    * Every address of a canonical name. Throws LookupBusyError when the limits are reached,
    * or the lookup's error (ENOTFOUND, ETIMEDOUT, …).

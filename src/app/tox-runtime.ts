@@ -9,7 +9,7 @@ import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
 import { type Connection, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
-import { loadSavedata, writeSavedata } from './identity.ts';
+import { loadSavedata, prepareDataDir, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
 export type { BootstrapNode };
@@ -41,6 +41,8 @@ export class ToxRuntime {
     private readonly log: Logger,
     private readonly handlers: SessionHandlers,
   ) {
+    // A throwing handler is a bug, but one friend's bad luck must not stop the others' tunnels.
+    node.onListenerError((error, event) => log.error(`internal error while handling "${event}" (the server keeps running): ${(error as Error)?.stack ?? String(error)}`));
     node.on('selfConnection', (status) =>
       status === 'none' ? log.warn('Tox network: offline') : log.info(`Tox network: ${STATUS_TEXT[status]}`),
     );
@@ -52,6 +54,7 @@ export class ToxRuntime {
   }
 
   static async start(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
+    prepareDataDir(options.dataDir);
     const savedata = loadSavedata(options.dataDir);
     const node = await ToxNode.create({
       udp: options.udp,
@@ -66,7 +69,12 @@ export class ToxRuntime {
     const faults = faultsFromEnvironment();
     if (faults) log.warn(`TOXTUNNEL_FAULTS is set: UDP sends are dropped/delayed/duplicated on purpose (${JSON.stringify(faults)})`);
     if (!savedata) {
-      runtime.save();
+      try {
+        writeSavedata(options.dataDir, node.savedata());
+      } catch (error) {
+        node.close();
+        throw error;
+      }
       log.info(`created a new Tox identity in ${options.dataDir}`);
     }
     const udpPort = node.udpPort;
@@ -145,20 +153,26 @@ export class ToxRuntime {
     this.save();
   }
 
-  /** Writes the identity and friend list (atomically, 0600). */
-  save(): void {
-    writeSavedata(this.options.dataDir, this.node.savedata());
+  /**
+   * Writes the identity and friend list (atomically, 0600). A failure (a full disk, a
+   * read-only file system) is logged, not thrown: the node keeps running with what it has in
+   * memory, and the next change tries again.
+   */
+  save(): boolean {
+    try {
+      writeSavedata(this.options.dataDir, this.node.savedata());
+      return true;
+    } catch (error) {
+      this.log.error(`${(error as Error).message}: the friend list in memory is kept and saved at the next change`);
+      return false;
+    }
   }
 
   stop(reason = 'shutting down'): void {
     if (this.stopped) return;
     this.stopped = true;
     for (const session of this.sessions.values()) session.offline(reason);
-    try {
-      this.save();
-    } catch (error) {
-      this.log.error((error as Error).message);
-    }
+    this.save();
     this.node.close();
   }
 }

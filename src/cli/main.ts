@@ -108,6 +108,7 @@ const runFlags = (f: ParsedFlags): RunFlags => ({
   secret: lastValue(f.secret),
   metrics: lastValue(f.metrics),
   bootstrap: allValues(f.bootstrap),
+  ...(f.allowAny === true ? { allowAny: true } : {}),
   service: f.service === true,
 });
 
@@ -178,6 +179,7 @@ withNetworkFlags(
     'the one checked',
   ),
 )
+  .option('--allow-any', 'server: check it as started with --allow-any')
   .option('--json', 'print the checks as JSON')
   .option('--timeout <seconds>', 'how long each network check may wait (default 30)')
   .example('  $ toxtunnel doctor -c client.yaml')
@@ -189,6 +191,7 @@ withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the cl
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)')
   .option('--bootstrap <host:port:key>', 'a bootstrap node (repeatable; replaces tox.bootstrap_nodes), e.g. --bootstrap 127.0.0.1:33445:<64 hex DHT key>')
   .option('--metrics <[bind:]port>', 'serve Prometheus metrics on http://bind:port/metrics (bind default 127.0.0.1)')
+  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
   .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)')
   .example('  $ toxtunnel -m client --server-id <76 hex> -L 2222:127.0.0.1:22')
   .action((args: string[], f: ParsedFlags) => {

@@ -89,6 +89,8 @@ export const CONFIG_SPEC: Spec = {
         shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
         // ours: a key, or {public_key, name} (the name shows in logs, status and list)
         whitelist: { type: 'list', item: { type: 'map', keys: { public_key: hex(64, "a friend's public key"), name: { type: 'string' } }, orString: (v) => hexProblem(v, 64, "a friend's public key") } },
+        allow_any: { type: 'bool' }, // ours: admit every friend when nothing else configures access
+        max_friends: { type: 'int', min: 1, max: 10000 }, // ours: friend requests beyond it are refused
       },
     },
     client: {
@@ -111,6 +113,7 @@ export const CONFIG_SPEC: Spec = {
         pipe: { type: 'string' },
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
+        max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
         reverse: {
           // ours (ssh -R): the server listens on remote_port and carries connections here
           type: 'list',
@@ -151,13 +154,14 @@ export interface ConfigFile {
     bootstrap_mode?: BootstrapMode;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }> };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }>; allow_any?: boolean; max_friends?: number };
   client?: {
     server_id?: string;
     forwards?: Array<string | { local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
     shared_secret?: string;
     connect_timeout?: number;
+    max_waiting?: number;
     reverse?: Array<string | { remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
     socks?: Array<string | { port?: number; bind?: string; username?: string; password?: string }>;
   };
@@ -239,6 +243,7 @@ export interface CliFlags {
   metrics?: string;
   /** --bootstrap host:port:key (repeatable): replaces tox.bootstrap_nodes. */
   bootstrap?: string | string[];
+  allowAny?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -253,8 +258,14 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** Absolute path, or undefined: no rules (allow all, warned). */
+  /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
   rulesFile: string | undefined;
+  /** Server: admit every friend when no rules, secret or whitelist configure access. */
+  allowAny: boolean;
+  /** Server: friends kept at most (undefined: the default). */
+  maxFriends: number | undefined;
+  /** Client: local connections that may wait for the server at once (undefined: the default). */
+  maxWaiting: number | undefined;
   serverId: string | undefined;
   forwards: Forward[];
   reverse: ReverseForward[];
@@ -288,12 +299,6 @@ function bool(value: string, source: string): boolean {
   throw new ToxtunnelError('CONFIG_ENV_INVALID', `${source}: ${JSON.stringify(value)} is not a boolean (true/false, 1/0, yes/no)`);
 }
 
-/**
- * Environment overrides, documented in docs/config.md:
- * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
- * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
- * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT.
- */
 /** The config file (if any) and the data directory it leads to: what every subcommand resolves first. */
 export interface ConfigSource {
   /** Absolute path of the config file, or undefined when there is none. */
@@ -321,6 +326,13 @@ export function resolveConfigSource(flags: Pick<CliFlags, 'config' | 'dataDir'>,
   return { configFile, file, fromFile, dataDir };
 }
 
+/**
+ * Environment overrides, documented in docs/config.md:
+ * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
+ * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
+ * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
+ * TOXTUNNEL_ALLOW_ANY.
+ */
 export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
   const { configFile, file, fromFile, dataDir } = resolveConfigSource(flags, env);
 
@@ -443,6 +455,9 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
       (file.server?.whitelist ?? []).flatMap((w) => (typeof w !== 'string' && w.name ? [[w.public_key!.trim().toUpperCase(), w.name] as [string, string]] : [])),
     ),
     metrics: flags.metrics !== undefined ? parseMetricsSpec(flags.metrics, '--metrics') : file.metrics !== undefined ? parseMetricsSpec(file.metrics, `${configFile}: metrics`) : undefined,
+    allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
+    maxFriends: file.server?.max_friends,
+    maxWaiting: file.client?.max_waiting,
     extensions: env.TOXTUNNEL_EXTENSIONS !== undefined ? bool(env.TOXTUNNEL_EXTENSIONS, 'TOXTUNNEL_EXTENSIONS') : (file.extensions ?? true),
     controlSocket: file.control_socket ?? true,
     connectTimeoutMs:

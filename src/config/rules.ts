@@ -25,8 +25,7 @@ import { readFileSync } from 'node:fs';
 import type { Node } from 'yaml';
 import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
 import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
-import { ToxtunnelError } from '../errors.ts';
-import { osErrorText } from '../os-errors.ts';
+import { describeErrno, ToxtunnelError } from '../errors.ts';
 import { keyHint } from './placeholders.ts';
 import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
 
@@ -143,7 +142,8 @@ export function loadRules(file: string): RuleSet {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${osErrorText(error)} (server.rules_file or TOXTUNNEL_RULES_FILE names it; \`toxtunnel init\` writes one)`, { file });
+    const errno = (error as NodeJS.ErrnoException).code;
+    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${describeErrno(error)} (server.rules_file or TOXTUNNEL_RULES_FILE names it; \`toxtunnel init\` writes one)`, { file, ...(errno ? { errno } : {}) });
   }
   return parseRules(text, file);
 }

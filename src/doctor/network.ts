@@ -114,7 +114,7 @@ function serverFix(config: ResolvedConfig, ourKey: string | undefined): string {
   return [
     'is the server running and online? (`toxtunnel status` on the server; `toxtunnel doctor` there too)',
     `is client.server_id (--server-id) its current Tox ID? (\`toxtunnel print-id\` on the server prints it)`,
-    `a server with a rules file accepts only friends with a rule: it needs friend_pk: ${ourKey ?? '(our public key: toxtunnel print-id here)'}`,
+    `if the server is online, it does not list us as a friend (access never given, or revoked): ask its operator to add our public key ${ourKey ?? '(toxtunnel print-id here)'} (a rule with friend_pk: …, or the whitelist); we send our friend request again by ourselves, so it works within seconds once they do`,
     config.sharedSecret !== undefined ? 'the shared secret must be the server\'s exactly' : 'if the server has a shared secret or a whitelist, give the secret (TOXTUNNEL_SHARED_SECRET) / get our key listed',
   ].join('\n');
 }

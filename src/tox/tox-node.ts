@@ -289,6 +289,15 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return result === 0;
   }
 
+  /**
+   * Lets toxcore hear friend requests from this key again (it ignores repeats from the last 32
+   * keys that asked): for a request refused now that may be accepted later.
+   */
+  forgetFriendRequest(publicKeyHex: string): void {
+    const key = parsePublicKey(publicKeyHex);
+    withScratch(this.x, (scratch) => this.x.tt_forget_friend_request(this.ptr(), scratch.copyIn(key)));
+  }
+
   /** Removes a friend; false if there was no such friend. */
   deleteFriend(friendNumber: number): boolean {
     return withScratch(this.x, (scratch) => this.x.tox_friend_delete(this.ptr(), friendNumber, scratch.err()) !== 0);

@@ -64,6 +64,8 @@ export interface ToxcoreExports {
   tt_friend_send_lossless_uncontrolled(tox: ToxPtr, friendNumber: number, data: BytePtr, length: number): number;
   /** Ours (wasm/tt_glue.c): send our friend request again; 0 queued, 1 online, -1 no friend, -2 bad message. */
   tt_friend_rerequest(tox: ToxPtr, friendNumber: number, message: BytePtr, length: number): number;
+  /** Ours (wasm/tt_glue.c): hear friend requests from this key again; 0 if it was remembered. */
+  tt_forget_friend_request(tox: ToxPtr, publicKey: BytePtr): number;
 
   tox_get_savedata_size(tox: ToxPtr): number;
   tox_get_savedata(tox: ToxPtr, out: BytePtr): void;
@@ -77,5 +79,5 @@ export const EXPORTED_FUNCTION_NAMES = [
   'tox_bootstrap', 'tox_add_tcp_relay', 'tox_friend_add', 'tox_friend_add_norequest', 'tox_friend_delete',
   'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
   'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
-  'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tox_get_savedata_size', 'tox_get_savedata',
+  'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tt_forget_friend_request', 'tox_get_savedata_size', 'tox_get_savedata',
 ] as const satisfies readonly (keyof ToxcoreExports)[];

@@ -14,8 +14,9 @@ const EXPECTED: Record<string, string[]> = {
   list: [...LOCATION, '--json', '-h, --help'],
   close: [...LOCATION, '--json', '-h, --help'],
   init: ['--host', '--port', '--ports', '--local-port', '--client-key', '--server-id', '--expires', '-o, --out', '--force', '--allow-broad', '-y, --yes', '-h, --help'],
-  doctor: [...LOCATION, '-m, --mode', '-l, --log-level', '--server-id', '-L, --local', '-R, --remote', '-D, --dynamic', '--json', '--timeout', '-h, --help'],
+  doctor: [...LOCATION, '-m, --mode', '-l, --log-level', '--server-id', '-L, --local', '-R, --remote', '-D, --dynamic', '--allow-any', '--json', '--timeout', '-h, --help'],
   '': [
+    '--allow-any',
     ...LOCATION,
     '-m, --mode',
     '-l, --log-level',

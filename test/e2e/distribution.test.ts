@@ -118,7 +118,7 @@ async function startServer(runner: Runner, name: string, startPort: number) {
   mkdirSync(dir, { recursive: true });
   const dataDir = join(dir, 'server-data');
   const serverId = printId(runner, dataDir);
-  const config = writeConfig(dir, 'server.yaml', ['mode: server', `data_dir: ${dataDir}`, 'logging:', '  level: info', ...toxYaml(startPort)]);
+  const config = writeConfig(dir, 'server.yaml', ['mode: server', `data_dir: ${dataDir}`, 'logging:', '  level: info', ...toxYaml(startPort), 'server:', '  allow_any: true']);
   const server = startToxtunnel(runner, ['-c', config]);
   const shown = await server.waitForOutput(/Tox ID: ([0-9A-F]{76})/, 60_000, `${name}: server on ${runnerName(runner)} start`);
   assert.is(shown[1], serverId, `${name}: the server runs with the identity print-id showed`);

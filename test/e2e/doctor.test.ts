@@ -182,7 +182,7 @@ test('(a) a healthy client config: every check passes, the probe is ACKed, JSON 
   assert.match(named(checks, `tunnel 127.0.0.1:${echoPort}`).detail, /ACK/);
   assert.is(code, 0);
   // The probe really went through the server to the service.
-  await server!.waitForOutput(new RegExp(`tunnel \\d+ open: friend \\d+ -> 127\\.0\\.0\\.1:${echoPort}`), 10_000, 'the server opening the probe tunnel');
+  await server!.waitForOutput(new RegExp(`tunnel \\d+ open: friend \\d+ \\([^)]*\\) -> 127\\.0\\.0\\.1:${echoPort}`), 10_000, 'the server opening the probe tunnel');
   assert.ok(service!.connections >= 1, 'the echo service saw the probe');
   // Doctor worked on a copy: the identity file is untouched, the forward port is not held.
   assert.ok(readFileSync(saveFilePath(clientData)).equals(before), "tox_save.dat unchanged");

@@ -115,7 +115,7 @@ test('the server survives a hostile friend; the other friend is unaffected; memo
     hex('a0 04 0008 0010 00000001'), // ACK with a wrong payload size
     ...range(200, (i) => hex(`a0 ${(0x40 + i).toString(16).padStart(2, '0').slice(-2)} 0001 0000`)), // unknown types
   ]);
-  // 2. 10,000 OPENs to an allowed target: the limit (100) holds.
+  // 2. 10,000 OPENs to an allowed target: the limit (100 tunnels) and the OPEN rate hold.
   await sendAll(range(10_000, (i) => encodePacket({ kind: 'open', tunnelId: i + 1, host: '127.0.0.1', port: P.echo })));
   // 3. DATA for tunnels that do not exist, ACK and PING floods.
   await sendAll(range(10_000, (i) => encodePacket({ kind: 'data', tunnelId: 20_000 + i, payload: new Uint8Array(100) })));
@@ -133,8 +133,14 @@ test('the server survives a hostile friend; the other friend is unaffected; memo
 
   assert.is(env.server.exitCode, undefined, 'the server is still running');
   assert.ok(echoes >= 5, `the legitimate client kept working (${echoes} echoes)`);
-  const limitErrors = received.errors.get('Tunnel limit exceeded') ?? 0;
-  assert.ok(limitErrors >= 9_800, `OPENs beyond the limit were refused (${limitErrors})`);
+  // Refused by the tunnel limit, the OPEN rate, or the cap on connects in progress.
+  const refusals = ['Tunnel limit exceeded', 'Too many opens: slow down', 'Server busy: too many connects in progress'];
+  const refusedOpens = () => refusals.reduce((sum, text) => sum + (received.errors.get(text) ?? 0), 0);
+  // Not every answer arrives: this process is too busy flooding to take them all, and a server
+  // whose link to a friend backs up past 8 MiB clears it (FriendLink). The limit itself is
+  // checked below on the server's own count of the attacker's tunnels.
+  const limitErrors = refusedOpens();
+  assert.ok(limitErrors >= 1_000, `OPENs beyond the limits were refused (${limitErrors}: ${JSON.stringify(refusals.map((t) => [t, received.errors.get(t)]))})`);
   assert.ok(received.acks >= 100, `the first 100 OPENs were accepted (${received.acks} ACKs)`);
   const rssAfter = rssMiB(serverPid);
   console.log(`hostile friend: ${echoes} legitimate echoes meanwhile; server RSS ${rssBefore.toFixed(0)} -> ${rssAfter.toFixed(0)} MiB; ${limitErrors} limit errors, ${received.errors.get('Tunnel not found') ?? 0} not-found, ${received.pongs} PONGs`);

@@ -103,7 +103,7 @@ test('client killed: the server notices and frees its tunnels and target sockets
   while (targetSockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.is(targetSockets.size, 0, 'the server closed its sockets to the target');
   console.log(`client killed: the server freed its 3 tunnels after ${Date.now() - killedAt} ms`);
-  await env.server.waitForOutput(/friend 0 stopped answering|Friend connection status: Offline/, 5000, 'server log');
+  await env.server.waitForOutput(/friend 0 (\([^)]*\) )?stopped answering|Friend connection status: Offline/, 5000, 'server log');
   for (const s of sockets) s.destroy();
 });
 

@@ -75,7 +75,7 @@ test.after(async () => {
 test('an allowed target (matched by the wildcard 127.0.0.*, listed port) carries data', async () => {
   const data = testData(300_000, 1);
   assert.is(sha256(await echoRoundTrip(P.fAllowed, data, 60_000)), sha256(data));
-  assert.match(env.server.output, /tunnel \d+ open: friend \d+ -> 127\.0\.0\.1:29201/);
+  assert.match(env.server.output, /tunnel \d+ open: friend \d+ \([^)]*\) -> 127\.0\.0\.1:29201/);
 });
 
 test('a denied host (deny beats allow) and an unlisted port are refused with "Access denied"', async () => {
@@ -85,7 +85,8 @@ test('a denied host (deny beats allow) and an unlisted port are refused with "Ac
   await env.client.waitForOutput(/failed: Access denied[^]*failed: Access denied/, 5000, 'two Access denied errors');
   assert.is(services[1]!.connections, before, 'the server never connected to the denied target');
   assert.match(env.server.output, /denied localhost:29201: denied by the rule/);
-  assert.match(env.server.output, /denied 127\.0\.0\.1:29202: no allow entry/);
+  // Denials of one friend are logged once a minute, the rest counted into the next line.
+  assert.not.match(env.server.output, /denied 127\.0\.0\.1:29202/);
 });
 
 let nextPipePort = 29400;

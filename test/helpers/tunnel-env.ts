@@ -77,9 +77,14 @@ export class CliProcess {
   }
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string>; runtime?: Runtime; stdin?: 'pipe' | 'ignore' } = {}): CliProcess {
-  const [command, prefix] = runtimeCommand(options.runtime ?? 'node', CLI);
-  const child = spawn(command, [...prefix, ...args], {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; runtime?: Runtime; stdin?: 'pipe' | 'ignore'; wrap?: string[] } = {},
+): CliProcess {
+  const [runtime, prefix] = runtimeCommand(options.runtime ?? 'node', CLI);
+  // `wrap`: a command that runs ours (e.g. unshare with a private /etc/hosts).
+  const [command, ...rest] = [...(options.wrap ?? []), runtime, ...prefix, ...args];
+  const child = spawn(command!, rest, {
     cwd: options.cwd ?? ROOT,
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', ...options.env },
@@ -125,6 +130,8 @@ export interface TunnelEnvOptions {
   listeners?: number;
   /** Extra environment of the server and client processes (e.g. TOXTUNNEL_FAULTS). */
   processEnv?: Record<string, string>;
+  /** A command the server runs under (runCli's `wrap`). */
+  serverWrap?: string[];
 }
 
 function bootstrapYaml(b: Bootstrapd): string {
@@ -156,7 +163,9 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
   try {
     const clientKey = /[0-9A-F]{76}/.exec(runCliSync(['print-id', '-d', join(dir, 'client-data')]).stdout)?.[0]?.slice(0, 64);
     if (!clientKey) throw new Error('print-id gave no client Tox ID');
-    const rulesLine = options.rules !== undefined ? `  rules_file: ${file('rules.yaml', options.rules(clientKey))}` : '';
+    // Without rules, secret or whitelist a server admits nobody: such tests run it open on purpose.
+    const admission = options.rules !== undefined || (options.serverYaml ?? []).some((l) => /shared_secret|whitelist|allow_any/.test(l));
+    const rulesLine = options.rules !== undefined ? `  rules_file: ${file('rules.yaml', options.rules(clientKey))}` : admission ? '' : '  allow_any: true';
     const serverConfig = file(
       'server.yaml',
       [
@@ -177,7 +186,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     const id = runCliSync(['print-id', '-d', join(dir, 'server-data')]);
     const serverId = /[0-9A-F]{76}/.exec(id.stdout)?.[0];
     if (!serverId) throw new Error(`print-id gave no Tox ID: ${id.output}`);
-    const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {} });
+    const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
     processes.push(server);
     await server.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server start');
 
@@ -212,7 +221,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
       return `client state:${last(client)}\nserver state:${last(env.server)}`;
     };
     const restartServer = async () => {
-      const again = runCli(['-c', serverConfig], { env: options.processEnv ?? {} });
+      const again = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
       processes.push(again);
       env.server = again;
       await again.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server restart');
