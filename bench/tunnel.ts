@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echoRoundTrip, serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+import { echoRoundTrip, runCli, serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
 import { renderChart } from './chart.ts';
 
 const args = process.argv.slice(2);
@@ -122,6 +122,9 @@ interface Row {
   /** CPU ms per MB carried (one-stream runs), both processes of the path. */
   cpuMsPerMB?: number;
   recoveryMs?: number;
+  /** Issue 11: a side stopped (SIGTERM) and started again -> first echo of a new connection. */
+  restartClientMs?: number;
+  restartServerMs?: number;
 }
 const rows: Row[] = [];
 
@@ -241,6 +244,33 @@ for (let attempt = 0; ; attempt++) {
 }
 rows.at(-1)!.recoveryMs = Date.now() - restarted;
 console.log(`toxtunnel  recovery after a server restart: a new connection echoed ${fmt(rows.at(-1)!.recoveryMs! / 1000, 2)} s after the restart (goal <= 15 s)`);
+// Restarts (issue 11): the restarted side reaches the other at its remembered address.
+const echoFrom = async (since: number) => {
+  for (;;) {
+    try {
+      await echoRoundTrip(P.ttEcho, testData(100, 3), 60_000);
+      return Date.now() - since;
+    } catch (error) {
+      if (Date.now() - since > 60_000) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+};
+await new Promise((r) => setTimeout(r, 1500)); // both sides note where the other is
+env.client.signal('SIGTERM');
+await env.client.exited(15_000);
+let since = Date.now();
+env.client = runCli(['-c', join(env.dir, 'client.yaml')]);
+rows.at(-1)!.restartClientMs = await echoFrom(since);
+await new Promise((r) => setTimeout(r, 1500));
+env.server.signal('SIGTERM');
+await env.server.exited(15_000);
+since = Date.now();
+await env.restartServer();
+rows.at(-1)!.restartServerMs = await echoFrom(since);
+console.log(`toxtunnel  restart -> first echo: client ${fmt(rows.at(-1)!.restartClientMs! / 1000, 2)} s, server ${fmt(rows.at(-1)!.restartServerMs! / 1000, 2)} s (goal <= 1.5 s)`);
+env.client.signal('SIGTERM'); // the restarted client is ours to stop (env.stop() knows the first one)
+await env.client.exited(15_000);
 await env.stop();
 
 // --- toxtunnel over the TCP relay only ------------------------------------------------------

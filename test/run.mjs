@@ -31,7 +31,9 @@ function runFile(file) {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: '0' },
+      // Without ALL_PROXY: toxtunnel honours it (docs/proxy.md), and a machine-wide proxy would
+      // send every test's Tox traffic to a proxy that loopback-only tests cannot reach.
+      env: { ...process.env, FORCE_COLOR: '0', ALL_PROXY: undefined, all_proxy: undefined },
       detached: true,
     });
     let output = '';

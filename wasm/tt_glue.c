@@ -77,10 +77,15 @@ static void on_log(Tox *tox, Tox_Log_Level level, const char *file, uint32_t lin
 /* --- node ---------------------------------------------------------------------------------- */
 
 /* Creates a node. savedata may be NULL (new identity). log_node < 0 disables toxcore's log
- * callback (it formats every trace line, so only enable it when asked). *error receives
- * Tox_Err_New (or Tox_Err_Options_New + 100 if the options could not be allocated). */
+ * callback (it formats every trace line, so only enable it when asked). proxy_type is a
+ * Tox_Proxy_Type (0 none, 1 HTTP, 2 SOCKS5); proxy_host must then be an IP literal (DNS is
+ * off): toxcore connects every TCP socket to it and does the HTTP CONNECT or SOCKS5 handshake
+ * itself (TCP_client.c), so the host socket layer only ever sees connects to the proxy.
+ * *error receives Tox_Err_New (or Tox_Err_Options_New + 100 if the options could not be
+ * allocated). */
 Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punching,
                 int start_port, int end_port, int tcp_port,
+                int proxy_type, const char *proxy_host, int proxy_port,
                 const uint8_t *savedata, size_t savedata_length, int log_enabled, int *error)
 {
     Tox_Err_Options_New options_error;
@@ -98,6 +103,11 @@ Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punch
     tox_options_set_tcp_port(options, (uint16_t)tcp_port);
     /* Names are resolved by the TypeScript side; toxcore must not try getaddrinfo. */
     tox_options_set_experimental_disable_dns(options, true);
+    if (proxy_type != TOX_PROXY_TYPE_NONE) {
+        tox_options_set_proxy_type(options, (Tox_Proxy_Type)proxy_type);
+        tox_options_set_proxy_host(options, proxy_host); /* copied by tox_new, not kept */
+        tox_options_set_proxy_port(options, (uint16_t)proxy_port);
+    }
     if (savedata != NULL && savedata_length > 0) {
         tox_options_set_savedata_type(options, TOX_SAVEDATA_TYPE_TOX_SAVE);
         tox_options_set_savedata_data(options, savedata, savedata_length);

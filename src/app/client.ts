@@ -12,7 +12,7 @@
  * fail, the forwards stay up, and new connections work again as soon as it is back.
  */
 import net from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Forward, ReverseForward, SocksListener } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
@@ -22,6 +22,7 @@ import { Capability, ErrorCode, type Frame, ReverseStatus } from '../protocol/fr
 import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -41,6 +42,8 @@ export interface ClientOptions extends NetworkOptions {
   sharedSecret?: string;
   /** Our protocol extensions (half-close, reverse); false = behave as a base-protocol peer. */
   extensions?: boolean;
+  /** Where the server is (an invite's hint): tried directly beside the DHT/onion search. */
+  serverHint?: FriendHint;
   /** How long a local connection waits for the server to come online. */
   onlineWaitMs?: number;
   /** Local connections that may wait for the server at once (more are refused, logged once). */
@@ -56,10 +59,34 @@ export type ListenerState = 'connecting' | 'active' | 'reconnecting' | 'failed' 
 export interface ListenerHandle {
   kind: 'forward' | 'socks';
   description: string;
+  /** The address listened on. */
+  bind: string;
   /** The actual port (differs from the configured one when that was 0). */
   port: number;
   server: net.Server;
+  /** Local connections accepted since it opened, and the ones still open. */
+  connections: number;
+  readonly open: Set<net.Socket>;
+  /** Bytes of closed connections: read from them (out, to the server) and written to them (in). */
+  closedBytesOut: number;
+  closedBytesIn: number;
 }
+
+/** Connections and bytes of a listener, open connections included (out: towards the server). */
+export function listenerCounters(handle: ListenerHandle): { connections: number; active: number; bytesIn: number; bytesOut: number } {
+  let bytesIn = handle.closedBytesIn;
+  let bytesOut = handle.closedBytesOut;
+  for (const socket of handle.open) {
+    bytesIn += socket.bytesWritten;
+    bytesOut += socket.bytesRead;
+  }
+  return { connections: handle.connections, active: handle.open.size, bytesIn, bytesOut };
+}
+
+export const PROBE_CLOSED_UNCONFIRMED = 'the tunnel closed before the server confirmed it';
+
+/** What probe() found: the server connected to the target (and the tunnel was closed at once), or why not. */
+export type ProbeResult = { ok: true; ackMs: number } | ({ ok: false } & CarryFailure);
 
 export interface ReverseHandle {
   spec: ReverseForward;
@@ -131,6 +158,10 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     this.requestMessage = options.sharedSecret ?? DEFAULT_REQUEST_MESSAGE;
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
     this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, this.requestMessage);
+    if (options.serverHint && options.addressHints !== false) {
+      runtime.node.reachFriend(this.serverFriend, options.serverHint);
+      log.info(`trying the server directly at the invite's address${options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : ''}`);
+    }
     if (existing === undefined) {
       runtime.save();
       log.info(`sent a friend request to the server ${serverId.publicKeyHex.slice(0, 8)}…${options.sharedSecret !== undefined ? ' (with the shared secret)' : ''}`);
@@ -200,16 +231,8 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     });
     try {
       client = new ToxtunnelClient(runtime, options, log);
-      for (const forward of options.forwards) {
-        const bind = forward.bind ?? '127.0.0.1';
-        await client.listen('forward', bind, forward.localPort, `${forward.remoteHost}:${forward.remotePort}`, (socket) =>
-          void client!.carry(socket, socket, forward.remoteHost, forward.remotePort, { kind: 'forward' }),
-        );
-      }
-      for (const socks of options.socks ?? []) {
-        const socksOptions: SocksOptions = socks.credentials ? { credentials: socks.credentials } : {};
-        await client.listen('socks', socks.bind ?? '127.0.0.1', socks.port, 'SOCKS5 (dynamic)', (socket) => void client!.socks(socket, socksOptions), socks.credentials !== undefined);
-      }
+      for (const forward of options.forwards) await client.addForward(forward);
+      for (const socks of options.socks ?? []) await client.addSocks(socks);
     } catch (error) {
       client?.stop();
       runtime.stop();
@@ -237,8 +260,102 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private async listen(kind: 'forward' | 'socks', bind: string, port: number, to: string, onConnection: (socket: net.Socket) => void, hasAuth = false): Promise<void> {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+  /** Listens for a local forward (ssh -L); its connections become tunnels to the target. */
+  addForward(forward: Forward): Promise<ListenerHandle> {
+    return this.listen('forward', forward.bind ?? '127.0.0.1', forward.localPort, `${forward.remoteHost}:${forward.remotePort}`, (socket) =>
+      void this.carry(socket, socket, forward.remoteHost, forward.remotePort, { kind: 'forward' }),
+    );
+  }
+
+  /** Listens as a SOCKS5 proxy (ssh -D); each CONNECT becomes a tunnel. */
+  addSocks(socks: SocksListener): Promise<ListenerHandle> {
+    const socksOptions: SocksOptions = socks.credentials ? { credentials: socks.credentials } : {};
+    return this.listen('socks', socks.bind ?? '127.0.0.1', socks.port, 'SOCKS5 (dynamic)', (socket) => void this.socks(socket, socksOptions), socks.credentials !== undefined);
+  }
+
+  /** Stops a listener and closes its open connections (their tunnels close with them). */
+  closeListener(handle: ListenerHandle): void {
+    const at = this.localListeners.indexOf(handle);
+    if (at >= 0) this.localListeners.splice(at, 1);
+    handle.server.close();
+    for (const socket of handle.open) socket.destroy();
+    this.log.info(`stopped ${handle.kind === 'socks' ? 'the SOCKS5 proxy on' : 'forwarding'} ${handle.description}`);
+  }
+
+  /** Asks the server to listen for us (ssh -R); sent now if it announced reverse support, else after its HELLO. */
+  addReverse(spec: ReverseForward): ReverseHandle {
+    const handle: ReverseHandle = { spec, requestId: Math.max(0, ...this.reverse.map((h) => h.requestId)) + 1, state: 'waiting' };
+    this.reverse.push(handle);
+    const session = this.runtime.sessions.get(this.serverFriend);
+    if (session?.supports(Capability.REVERSE)) {
+      handle.state = 'requested';
+      session.send({ kind: 'reverse-listen', requestId: handle.requestId, port: spec.remotePort, bind: spec.remoteBind ?? '' });
+    }
+    return handle;
+  }
+
+  /** Withdraws a reverse forward: the server stops listening for it. */
+  cancelReverse(handle: ReverseHandle): void {
+    const at = this.reverse.indexOf(handle);
+    if (at >= 0) this.reverse.splice(at, 1);
+    const session = this.runtime.sessions.get(this.serverFriend);
+    if (handle.state === 'listening' && session?.supports(Capability.REVERSE)) session.send({ kind: 'reverse-cancel', requestId: handle.requestId });
+    handle.state = 'refused';
+    handle.message = 'closed';
+  }
+
+  /**
+   * Opens a tunnel to host:port and closes it as soon as the server confirms (ACK 0): no data
+   * is sent. Tells whether the server may and can connect there (rules, target up).
+   */
+  async probe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+    const target = `${host}:${port}`;
+    const input = new PassThrough();
+    const output = new PassThrough();
+    output.resume();
+    const started = Date.now();
+    let ackMs: number | undefined;
+    const onOpened = (info: { id: number; target: string }) => {
+      if (info.target !== target || ackMs !== undefined) return;
+      ackMs = Date.now() - started;
+      setImmediate(() => this.closeTunnel(String(info.id)));
+    };
+    this.on('tunnelOpened', onOpened);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const guard = new Promise<CarryFailure>((resolve) => {
+        timer = setTimeout(() => resolve({ error: `no answer from the server within ${timeoutMs / 1000} s` }), timeoutMs);
+      });
+      const failure = await Promise.race([this.carry(input, output, host, port, { kind: 'forward' }), guard]);
+      if (ackMs !== undefined) return { ok: true, ackMs };
+      return { ok: false, ...(failure ?? { error: PROBE_CLOSED_UNCONFIRMED }) };
+    } finally {
+      clearTimeout(timer);
+      this.off('tunnelOpened', onOpened);
+      input.destroy();
+      output.destroy();
+    }
+  }
+
+  /** Round trip of one keepalive PING to the server, ms (undefined: no PONG in time, or offline). */
+  measureRtt(timeoutMs = 3000): Promise<number | undefined> {
+    if (!this.serverReady) return Promise.resolve(undefined);
+    return this.session().measureRtt(timeoutMs);
+  }
+
+  private async listen(kind: 'forward' | 'socks', bind: string, port: number, to: string, onConnection: (socket: net.Socket) => void, hasAuth = false): Promise<ListenerHandle> {
+    let handle: ListenerHandle | undefined;
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
+      const h = handle!;
+      h.connections++;
+      h.open.add(socket);
+      socket.once('close', () => {
+        h.open.delete(socket);
+        h.closedBytesIn += socket.bytesWritten;
+        h.closedBytesOut += socket.bytesRead;
+      });
+      onConnection(socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
@@ -257,8 +374,10 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       if (kind === 'forward') this.log.warn(`forward on ${bind}:${actual} is reachable beyond this machine: anyone who can reach it can use the tunnel to ${to}`);
       else if (!hasAuth) this.log.warn(`SOCKS5 proxy on ${bind}:${actual} is reachable beyond this machine without a username and password: anyone who can reach it can use the tunnel (set socks credentials, or bind 127.0.0.1)`);
     }
-    this.localListeners.push({ kind, description: `${bind}:${actual} -> ${to}`, port: actual, server });
+    handle = { kind, description: `${bind}:${actual} -> ${to}`, bind, port: actual, server, connections: 0, open: new Set(), closedBytesIn: 0, closedBytesOut: 0 };
+    this.localListeners.push(handle);
     this.log.info(`${kind === 'socks' ? 'SOCKS5 proxy on' : 'forwarding'} ${bind}:${actual}${kind === 'socks' ? '' : ` -> ${to}`}`);
+    return handle;
   }
 
   /** One SOCKS5 connection: handshake, then a tunnel to the host:port it asked for. */

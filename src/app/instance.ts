@@ -10,6 +10,7 @@
  *   …
  *   await tunnel.stop();
  */
+import { setImmediate } from 'node:timers';
 import type { ResolvedConfig } from '../config/config.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { loadRules } from '../config/rules.ts';
@@ -25,6 +26,7 @@ import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
 import { type FriendNames, type Observation, observe, RateMeter, startRateSampling } from './observe.ts';
 import type { RuleSet } from '../config/rules.ts';
+import type { ToxNode } from '../tox/tox-node.ts';
 
 export interface Health {
   ok: boolean;
@@ -68,8 +70,24 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
     localDiscovery: config.bootstrapMode === 'lan',
     startPort: config.startPort,
     endPort: config.endPort,
+    addressHints: config.addressHints,
+    ...(config.proxy ? { proxy: config.proxy } : {}),
     bootstrapNodes: config.bootstrapMode === 'auto' ? [...config.bootstrapNodes, ...PUBLIC_BOOTSTRAP_NODES] : config.bootstrapNodes,
   };
+}
+
+/**
+ * Resolves once the datagrams toxcore sent while stopping have left (node's dgram sends one
+ * tick after send()): among them the kill packets that tell friends we left, so that they
+ * accept our next start at once. A process that exits right after stop() would drop them.
+ */
+/** Where this node can be reached now (for `toxtunnel invite`): DHT key (changes every start) and ports. */
+function where(node: ToxNode): Record<string, unknown> {
+  return { dhtKey: node.dhtId, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
+}
+
+function lastDatagramsSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function start(config: ResolvedConfig, log: Logger = silentLogger): Promise<Instance> {
@@ -159,6 +177,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       stopSampling();
       watcher?.stop();
       server.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = server.runtime.node.connectionStatus;
@@ -166,7 +185,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     stats: () => server.stats.snapshot(),
     observe: seen,
-    status: () => statusWith(server.status(), seen()),
+    status: () => ({ ...statusWith(server.status(), seen()), ...where(server.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => server.stats.list().map((t) => ({ ...t, ...(names(t.publicKey) ? { name: names(t.publicKey) } : {}) })),
     describe: () => server.runtime.describe(names),
     ...networkView(server.runtime),
@@ -194,6 +213,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       socks: config.socks,
       extensions: config.extensions,
       onlineWaitMs: config.connectTimeoutMs,
+      ...(config.serverHint ? { serverHint: config.serverHint } : {}),
       ...(config.maxWaiting !== undefined ? { maxWaiting: config.maxWaiting } : {}),
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
     },
@@ -209,6 +229,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     async stop() {
       stopSampling();
       client.stop();
+      await lastDatagramsSent();
     },
     healthCheck() {
       const network = client.runtime.node.connectionStatus;
@@ -220,7 +241,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     stats: () => client.stats.snapshot(),
     observe: seen,
-    status: () => statusWith(client.status(), seen()),
+    status: () => ({ ...statusWith(client.status(), seen()), ...where(client.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => client.list(),
     describe: () => client.runtime.describe(names),
     ...networkView(client.runtime),

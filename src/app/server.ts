@@ -64,8 +64,8 @@ export const SERVER_LIMITS = {
   maxFriends: 100,
   maxPendingPerFriend: 32,
   maxPendingTotal: 512,
-  opensPerSecond: 500,
-  opensBurst: 1000,
+  opensPerSecond: 2000,
+  opensBurst: 2000,
   connectTimeoutMs: 10_000,
 } as const;
 

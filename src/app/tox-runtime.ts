@@ -7,8 +7,11 @@
 import type { BootstrapNode } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
-import { type Connection, ToxNode } from '../tox/tox-node.ts';
+import { describeProxy } from '../config/proxy-url.ts';
+import { type Connection, type ProxyOptions, ToxNode } from '../tox/tox-node.ts';
 import { FriendSession, type SessionHandlers } from '../tunnel/friend-session.ts';
+import { loadHints, sameHint, saveHints, type StoredHint } from './address-hints.ts';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { loadSavedata, prepareDataDir, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
@@ -27,6 +30,10 @@ export interface NetworkOptions {
   endPort?: number;
   /** A friend's name (rules file, whitelist) for log lines, by public key. */
   friendName?: (publicKey: string) => string | undefined;
+  /** Remember where friends were (data_dir/tox_hints.json) and reach them there first. Default true. */
+  addressHints?: boolean;
+  /** Every Tox connection through this proxy (needs udp false). */
+  proxy?: ProxyOptions;
 }
 
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
@@ -34,6 +41,11 @@ const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connect
 export class ToxRuntime {
   readonly sessions = new Map<number, FriendSession>();
   private stopped = false;
+  /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
+  private readonly hints: Map<string, StoredHint> | undefined;
+  private hintTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This instance's hold on data_dir (one instance per identity). */
+  lock: DataDirLock | undefined;
 
   private constructor(
     readonly node: ToxNode,
@@ -41,6 +53,7 @@ export class ToxRuntime {
     private readonly log: Logger,
     private readonly handlers: SessionHandlers,
   ) {
+    this.hints = options.addressHints === false ? undefined : loadHints(options.dataDir);
     // A throwing handler is a bug, but one friend's bad luck must not stop the others' tunnels.
     node.onListenerError((error, event) => log.error(`internal error while handling "${event}" (the server keeps running): ${(error as Error)?.stack ?? String(error)}`));
     node.on('selfConnection', (status) =>
@@ -55,6 +68,18 @@ export class ToxRuntime {
 
   static async start(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
     prepareDataDir(options.dataDir);
+    const lock = lockDataDir(options.dataDir, 'serverId' in options ? 'client' : 'server');
+    try {
+      const runtime = await ToxRuntime.startLocked(options, log, handlers);
+      runtime.lock = lock;
+      return runtime;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(options: NetworkOptions, log: Logger, handlers: SessionHandlers): Promise<ToxRuntime> {
     const savedata = loadSavedata(options.dataDir);
     const node = await ToxNode.create({
       udp: options.udp,
@@ -64,6 +89,7 @@ export class ToxRuntime {
       startPort: options.startPort,
       endPort: options.endPort,
       savedata,
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
     const runtime = new ToxRuntime(node, options, log, handlers);
     const faults = faultsFromEnvironment();
@@ -83,13 +109,67 @@ export class ToxRuntime {
         ? `Tox node up: UDP port ${udpPort}, DHT key ${node.dhtId}${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''} (other nodes may bootstrap from these)`
         : `Tox node up: TCP only${node.tcpPort ? `, TCP relay port ${node.tcpPort}` : ''}`,
     );
+    if (options.proxy) log.info(`every Tox connection goes through the ${describeProxy(options.proxy)} (UDP off)`);
     try {
       await runtime.bootstrap();
     } catch (error) {
       node.close();
       throw error;
     }
+    runtime.reachRemembered();
     return runtime;
+  }
+
+  /** Points toxcore at every friend's remembered DHT key and address (a restarted node's shortcut). */
+  private reachRemembered(): void {
+    if (!this.hints) return;
+    for (const friend of this.node.friends()) {
+      const key = this.node.friendPublicKey(friend);
+      const hint = key === undefined ? undefined : this.hints.get(key);
+      if (!hint || !key) continue;
+      try {
+        this.node.reachFriend(friend, hint);
+        const where = hint.address ? ` at ${hint.address.host}:${hint.address.port}` : '';
+        this.log.info(`reaching friend ${friend} (${key.slice(0, 8)}…) directly${where}, as last seen ${hint.seen} (the DHT and onion search as well)`);
+      } catch (error) {
+        this.log.debug(`address hint for friend ${friend} unusable: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Records where the connected friends are now (written when something changed). */
+  private rememberFriends(): void {
+    if (!this.hints || this.node.isClosed) return;
+    let changed = false;
+    const friends = this.node.friends();
+    const keys = new Set(friends.map((f) => this.node.friendPublicKey(f)));
+    for (const key of this.hints.keys()) {
+      if (!keys.has(key)) changed = this.hints.delete(key); // no longer a friend: forget where it was
+    }
+    for (const friend of friends) {
+      if (this.node.friendConnectionStatus(friend) === 'none') continue;
+      const key = this.node.friendPublicKey(friend);
+      const hint = this.node.friendHint(friend);
+      if (!key || !hint || sameHint(hint, this.hints.get(key))) continue;
+      this.hints.set(key, { ...hint, seen: new Date().toISOString() });
+      changed = true;
+    }
+    if (!changed) return;
+    try {
+      saveHints(this.options.dataDir, this.hints);
+    } catch (error) {
+      this.log.warn(`address hints not saved: ${(error as Error).message}`);
+    }
+  }
+
+  /** A friend came online: its address settles within a moment (the handshake's source, the DHT). */
+  private rememberSoon(): void {
+    if (!this.hints || this.hintTimer) return;
+    this.hintTimer = setTimeout(() => {
+      this.hintTimer = undefined;
+      this.rememberFriends();
+    }, 1000);
+    this.hintTimer.unref?.();
   }
 
   private async bootstrap(): Promise<void> {
@@ -128,6 +208,7 @@ export class ToxRuntime {
     const name = this.options.friendName?.(key);
     this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (${name ? `${name}, ` : ''}friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
+    if (status !== 'none') this.rememberSoon();
     const wasOnline = session.liveness.state !== 'stopped';
     if (status === 'none') session.offline('the friend went offline');
     else if (!wasOnline) session.online();
@@ -171,8 +252,11 @@ export class ToxRuntime {
   stop(reason = 'shutting down'): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.hintTimer);
+    this.rememberFriends();
     for (const session of this.sessions.values()) session.offline(reason);
     this.save();
     this.node.close();
+    this.lock?.release();
   }
 }

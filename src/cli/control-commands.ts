@@ -10,7 +10,8 @@
 import { resolve as resolvePath } from 'node:path';
 import { controlRequest } from '../control/control-client.ts';
 import { type ControlCommand, type ControlRequest, controlSocketPath } from '../control/control-protocol.ts';
-import { ToxtunnelError } from '../errors.ts';
+import { lockHolder } from '../app/data-dir-lock.ts';
+import { isToxtunnelError, ToxtunnelError } from '../errors.ts';
 import { alignColumns, clean, formatStatus, friendName, humanBytes, humanDuration, humanRate, sparkline } from './status-view.ts';
 
 export interface ControlCommandOptions {
@@ -20,7 +21,7 @@ export interface ControlCommandOptions {
 }
 
 /** Runs one control command; returns the exit code (1: `close` found no such tunnel). Throws ToxtunnelError. */
-export async function runControlCommand(cmd: ControlCommand, options: ControlCommandOptions, out: (line: string) => void): Promise<number> {
+export async function runControlCommand(cmd: Exclude<ControlCommand, 'carry' | 'carried'>, options: ControlCommandOptions, out: (line: string) => void): Promise<number> {
   const path = controlSocketPath(resolvePath(options.dataDir));
   let request: ControlRequest;
   if (cmd === 'close') {
@@ -30,7 +31,15 @@ export async function runControlCommand(cmd: ControlCommand, options: ControlCom
   } else {
     request = { cmd };
   }
-  const result = await controlRequest(path, request);
+  const result = await controlRequest(path, request).catch((error: unknown) => {
+    const holder = isToxtunnelError(error, 'CONTROL_NOT_RUNNING') ? lockHolder(resolvePath(options.dataDir)) : undefined;
+    if (!holder) throw error;
+    throw new ToxtunnelError(
+      'CONTROL_NOT_RUNNING',
+      `toxtunnel PID ${holder.pid}${holder.mode ? ` (${holder.mode})` : ''} holds ${options.dataDir}${holder.since ? ` since ${holder.since}` : ''}, but it has no control socket (control_socket: false, or it is still starting)`,
+      { path, pid: holder.pid },
+    );
+  });
 
   if (cmd === 'close') {
     const closed = result === true;

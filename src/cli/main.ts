@@ -19,6 +19,7 @@ import { cac, type Command } from 'cac';
 import { exitCodeFor, isToxtunnelError } from '../errors.ts';
 import { type InitFlags, runInit } from '../init/init-command.ts';
 import { runControlCommand, watchStatus } from './control-commands.ts';
+import { printInvite } from './invite-command.ts';
 import { printId } from './print-id.ts';
 import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
@@ -108,6 +109,8 @@ const runFlags = (f: ParsedFlags): RunFlags => ({
   secret: lastValue(f.secret),
   metrics: lastValue(f.metrics),
   bootstrap: allValues(f.bootstrap),
+  invite: lastValue(f.invite),
+  proxy: lastValue(f.proxy),
   ...(f.allowAny === true ? { allowAny: true } : {}),
   service: f.service === true,
 });
@@ -115,6 +118,7 @@ const runFlags = (f: ParsedFlags): RunFlags => ({
 const exitWith = (code: number) => {
   process.exitCode = code;
 };
+const print = (line: string) => void process.stdout.write(`${line}\n`);
 
 withLocation(cli.command('print-id', "print this machine's Tox ID (creating and saving the identity if there is none)"), 'where the identity (tox_save.dat) is')
   .option('--public-key', 'print only the public key (64 hex): what a rules file names a friend by')
@@ -124,6 +128,15 @@ withLocation(cli.command('print-id', "print this machine's Tox ID (creating and 
   .action((f: ParsedFlags) =>
     printId({ config: lastValue(f.config), dataDir: lastValue(f.dataDir), publicKey: f.publicKey === true, qr: f.qr === true, color: f.color === true }),
   );
+
+withLocation(
+  cli.command('invite', 'server: print an invite line for a client: Tox ID, shared secret, address hints of the running server (docs/invite.md)'),
+  'the server\'s',
+)
+  .option('--address <host>', 'an address of this machine to put in the invite (repeatable; none by default)')
+  .option('--qr', 'also print the invite as a QR code')
+  .example('  $ toxtunnel invite -c server.yaml --address 192.0.2.10')
+  .action((f: ParsedFlags) => printInvite({ ...runFlags(f), addresses: allValues(f.address), qr: f.qr === true }, print).then(exitWith));
 
 cli
   .command('init [scenario]', 'write server.yaml, client.yaml and rules.yaml for a scenario: ssh, rdp, vnc, postgres, mysql, redis, mongodb, web, nas, contractor (docs/init.md)')
@@ -149,7 +162,6 @@ cli
   );
 
 const controlDataDir = (f: ParsedFlags) => resolveConfigSource({ config: lastValue(f.config), dataDir: lastValue(f.dataDir) }).dataDir;
-const print = (line: string) => void process.stdout.write(`${line}\n`);
 
 withLocation(cli.command('status', 'show the state of the running toxtunnel: network, friends, tunnels, traffic'), 'the running instance\'s')
   .option('--json', 'print the answer as JSON (raw numbers)')
@@ -185,9 +197,23 @@ withNetworkFlags(
   .example('  $ toxtunnel doctor -c client.yaml')
   .action((f: ParsedFlags) => runDoctor({ ...runFlags(f), json: f.json === true, timeout: lastValue(f.timeout) }, print).then(exitWith));
 
+withLocation(
+  cli.command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)'),
+  'the client\'s',
+)
+  .option('-l, --log-level <level>', 'error, warn, info, debug or trace (logs go to stderr)')
+  .option('--server-id <id>', "the server's Tox ID (76 hex characters)")
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (docs/proxy.md)')
+  .option('-s, --secret <secret>', 'shared secret sent in the friend request (prefer TOXTUNNEL_SHARED_SECRET)')
+  .example('  $ toxtunnel mcp -c client.yaml')
+  // The SDK is loaded on use: only this command needs it.
+  .action((f: ParsedFlags) => import('../mcp/mcp-command.ts').then(({ runMcp }) => runMcp(runFlags(f), VERSION)));
+
 withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the client').usage('-m server|client [-c FILE] [options]   (or: toxtunnel <command> --help)'), 'where the identity and the control socket live'))
   .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)')
-  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand)')
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one')
+  .option('--invite <line>', "client: a `toxtunnel invite` line: the server's ID, secret and address hints (docs/invite.md)")
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)')
   .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)')
   .option('--bootstrap <host:port:key>', 'a bootstrap node (repeatable; replaces tox.bootstrap_nodes), e.g. --bootstrap 127.0.0.1:33445:<64 hex DHT key>')
   .option('--metrics <[bind:]port>', 'serve Prometheus metrics on http://bind:port/metrics (bind default 127.0.0.1)')

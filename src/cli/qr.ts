@@ -4,7 +4,11 @@ import { renderUnicodeCompact } from 'uqr';
 
 export function toxIdQr(toxId: string, color: boolean): string {
   // Upper-case hex fits QR's alphanumeric mode; "tox:" is the URI scheme Tox clients scan.
-  const text = `TOX:${toxId.toUpperCase()}`;
+  return renderQr(`TOX:${toxId.toUpperCase()}`, color);
+}
+
+/** Any text as a terminal QR code. */
+export function renderQr(text: string, color: boolean): string {
   const qr = renderUnicodeCompact(text, { border: 2, ecc: 'M' });
   if (!color) return qr;
   // White on black so the code scans on dark terminal themes as well.

@@ -13,6 +13,7 @@ import { startControlServer } from '../control/control-server.ts';
 import { createServiceLogger } from '../service/service-logger.ts';
 import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-notify.ts';
 import { createLogger } from './logging.ts';
+import { attachPipe, openCarrier } from './pipe-attach.ts';
 import { showConnectionProgress } from './progress.ts';
 import { type MetricsServer, runtimeName, startMetricsServer } from '../metrics/prometheus.ts';
 import { VERSION } from '../version.ts';
@@ -22,6 +23,14 @@ export type RunFlags = CliFlags & { service?: boolean };
 
 export async function run(flags: RunFlags): Promise<void> {
   const config = resolveConfig(flags);
+  if (config.pipe && config.controlSocket) {
+    // A client running with this data dir carries the stream: no second node with our key.
+    const attached = await attachPipe(controlSocketPath(config.dataDir), config.pipe.host, config.pipe.port, process.stdin, process.stdout);
+    if (attached.attached) {
+      if (attached.error) process.stderr.write(`toxtunnel: pipe to ${config.pipe.host}:${config.pipe.port}: ${attached.error}\n`);
+      process.exit(attached.error ? 1 : 0);
+    }
+  }
   const log = flags.service ? createServiceLogger(config.logLevel) : createLogger(config.logLevel, { allToStderr: config.pipe !== undefined });
   // Before start(): systemd counts the watchdog from the moment it started us. A no-op
   // without --service or without NOTIFY_SOCKET; never throws.
@@ -66,6 +75,7 @@ async function openControl(instance: Instance, dataDir: string, log: Logger): Pr
       status: () => instance.status(),
       list: () => instance.list(),
       close: (ref) => instance.close(ref),
+      ...(instance.client ? openCarrier(instance.client) : {}),
     }, log);
   } catch (error) {
     log.warn(`no control socket (toxtunnel status/list/close will not reach this instance): ${(error as Error).message}`);

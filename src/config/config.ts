@@ -7,12 +7,15 @@
  * docs/config.md is the reference.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Node } from 'yaml';
 import type { BootstrapNode, Forward, ReverseForward, SocksListener } from './specs.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { parseInvite } from '../app/invite.ts';
 import { osErrorText } from '../os-errors.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
@@ -26,7 +29,9 @@ import {
   parseReverseSpec,
   parseSocksSpec,
 } from './forward-spec.ts';
+import { parseProxyUrl } from './proxy-url.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
+import type { ProxyOptions } from '../tox/tox-node.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -68,6 +73,8 @@ export const CONFIG_SPEC: Spec = {
         start_port: port, // ours: UDP port range toxcore binds (first free wins)
         end_port: port, // ours
         bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
+        address_hints: { type: 'bool' }, // ours: remember where friends were and reach them there first (docs/config.md)
+        proxy: { type: 'string' }, // ours (tuntox reads ALL_PROXY): socks5://host:port, http://host:port or none
         bootstrap_nodes: {
           type: 'list',
           item: {
@@ -111,6 +118,7 @@ export const CONFIG_SPEC: Spec = {
           },
         },
         pipe: { type: 'string' },
+        invite: { type: 'string' }, // ours: a `toxtunnel invite` line (server ID, secret, address hints)
         shared_secret: { type: 'string' }, // ours: sent in the friend request
         connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
         max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
@@ -152,6 +160,8 @@ export interface ConfigFile {
     start_port?: number;
     end_port?: number;
     bootstrap_mode?: BootstrapMode;
+    address_hints?: boolean;
+    proxy?: string;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
   server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }>; allow_any?: boolean; max_friends?: number };
@@ -159,6 +169,7 @@ export interface ConfigFile {
     server_id?: string;
     forwards?: Array<string | { local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
+    invite?: string;
     shared_secret?: string;
     connect_timeout?: number;
     max_waiting?: number;
@@ -243,7 +254,10 @@ export interface CliFlags {
   metrics?: string;
   /** --bootstrap host:port:key (repeatable): replaces tox.bootstrap_nodes. */
   bootstrap?: string | string[];
+  invite?: string;
   allowAny?: boolean;
+  /** socks5://host:port, http://host:port or none. */
+  proxy?: string;
 }
 
 export interface ResolvedConfig {
@@ -258,7 +272,14 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
+  /** The server's address hint from an invite (DHT key and address), when hints are on. */
+  serverHint: FriendHint | undefined;
+  /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
+  addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
+  /** Every Tox connection goes through this proxy (UDP is then off). */
+  proxy: ProxyOptions | undefined;
+  /** Absolute path, or undefined: no rules (allow all, warned). */
   rulesFile: string | undefined;
   /** Server: admit every friend when no rules, secret or whitelist configure access. */
   allowAny: boolean;
@@ -331,9 +352,14 @@ export function resolveConfigSource(flags: Pick<CliFlags, 'config' | 'dataDir'>,
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
  * TOXTUNNEL_TCP_PORT, TOXTUNNEL_BOOTSTRAP_MODE, TOXTUNNEL_RULES_FILE, TOXTUNNEL_SERVER_ID,
  * TOXTUNNEL_PIPE, TOXTUNNEL_SHARED_SECRET, TOXTUNNEL_EXTENSIONS, TOXTUNNEL_CONNECT_TIMEOUT,
- * TOXTUNNEL_ALLOW_ANY.
+ * TOXTUNNEL_ADDRESS_HINTS, TOXTUNNEL_ALLOW_ANY.
  */
-export function resolveConfig(flags: CliFlags, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+export function resolveConfig(
+  flags: CliFlags,
+  env: Record<string, string | undefined> = process.env,
+  /** clientLater: a client may lack the server ID and forwards (`toxtunnel mcp` gets them from tool calls). */
+  options: { clientLater?: boolean } = {},
+): ResolvedConfig {
   const { configFile, file, fromFile, dataDir } = resolveConfigSource(flags, env);
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode;
@@ -341,9 +367,13 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file given with -c); `toxtunnel init` writes ready configs, `toxtunnel --help` lists the commands');
   }
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
-  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? file.logging?.level ?? 'info';
+  // Pipe mode (ssh's ProxyCommand): stderr is the user's terminal, so only warnings and errors
+  // unless -l or TOXTUNNEL_LOG_LEVEL asks for more.
+  const pipeMode = Boolean(flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe);
+  const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? (pipeMode ? 'warn' : (file.logging?.level ?? 'info'));
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
-  const udp = env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
+  const proxy = resolveProxy(flags, env, file, configFile);
+  const udp = proxy ? false : env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =
     flags.port !== undefined
       ? parsePort(String(flags.port), 'port', '-p/--port', true)
@@ -361,8 +391,15 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
           publicKey: n.public_key!.trim(),
           ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
         }));
+  if (proxy) checkProxyCompatible(bootstrapMode, bootstrapNodes, configFile);
 
-  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id;
+  const inviteText = flags.invite ?? file.client?.invite;
+  const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : `${configFile}: client.invite`);
+  const addressHints =
+    env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true);
+  // An invite's addresses are bootstrap nodes too (the server is a DHT node): hints, so only with hints on.
+  if (invite?.dhtKey && addressHints) for (const a of invite.addresses) bootstrapNodes.push({ host: a.host, port: a.port, publicKey: invite.dhtKey });
+  const serverIdText = flags.serverId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id ?? invite?.toxId;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
     const line = serverIdLines.get(file);
@@ -420,13 +457,14 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
               },
         );
 
-  if (mode === 'client') {
+  if (mode === 'client' && !options.clientLater) {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
     if (forwards.length + reverse.length + socks.length === 0 && !pipe) {
       throw new ToxtunnelError('CLI_INVALID', 'client mode needs something to forward: -L port:host:hostport, -R port:host:hostport, -D port, --pipe host:port, or client.forwards');
     }
   }
-  const sharedSecret = flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : file.client?.shared_secret);
+  const sharedSecret =
+    flags.secret ?? env.TOXTUNNEL_SHARED_SECRET ?? (mode === 'server' ? file.server?.shared_secret : (file.client?.shared_secret ?? invite?.secret));
   if (sharedSecret !== undefined && (sharedSecret.length === 0 || Buffer.byteLength(sharedSecret) > 1016)) {
     // TOX_MAX_FRIEND_REQUEST_LENGTH is 1016 bytes; the secret travels as the request message.
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
@@ -443,6 +481,12 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
     endPort: file.tox?.end_port ?? (file.tox?.start_port !== undefined ? Math.min(65535, file.tox.start_port + 100) : undefined),
     bootstrapMode,
     bootstrapNodes,
+    addressHints,
+    serverHint:
+      addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        : undefined,
+    proxy,
     rulesFile: env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
     serverId,
     forwards,
@@ -469,3 +513,31 @@ export function resolveConfig(flags: CliFlags, env: Record<string, string | unde
   };
 }
 
+
+/**
+ * The proxy: --proxy, else tox.proxy, else ALL_PROXY / all_proxy (as tuntox reads it, and
+ * curl). ALL_PROXY comes last, not before the file as TOXTUNNEL_* variables do: it is set for
+ * every program, so a config file's `proxy: none` must be able to opt out of it.
+ */
+function resolveProxy(flags: CliFlags, env: Record<string, string | undefined>, file: ConfigFile, configFile: string | undefined): ProxyOptions | undefined {
+  if (flags.proxy !== undefined) return parseProxyUrl(flags.proxy, '--proxy');
+  if (file.tox?.proxy !== undefined) return parseProxyUrl(file.tox.proxy, `${configFile}: tox.proxy`);
+  const name = env.ALL_PROXY !== undefined ? 'ALL_PROXY' : env.all_proxy !== undefined ? 'all_proxy' : undefined;
+  return name ? parseProxyUrl(env[name]!, name) : undefined;
+}
+
+/** With a proxy, nothing may go around it: no LAN broadcasts, no names for the local resolver. */
+function checkProxyCompatible(mode: BootstrapMode, nodes: BootstrapNode[], configFile: string | undefined): void {
+  if (mode === 'lan') {
+    throw new ToxtunnelError('CONFIG_INVALID', `${configFile ?? 'config'}: tox.bootstrap_mode: lan sends LAN broadcasts around the proxy; use none (listed nodes) or auto with a proxy`, { key: 'tox.bootstrap_mode' });
+  }
+  nodes.forEach((n, i) => {
+    if (!isIP(n.host)) {
+      throw new ToxtunnelError(
+        'CONFIG_INVALID',
+        `${configFile ?? 'config'}: tox.bootstrap_nodes[${i}].address: ${JSON.stringify(n.host)} is a name; with a proxy, names are not resolved (the local resolver would see them, and toxcore's proxy handshake carries IP addresses only): give the node's IP address`,
+        { key: `tox.bootstrap_nodes[${i}].address` },
+      );
+    }
+  });
+}

@@ -17,10 +17,27 @@
  *
  * A request line longer than MAX_REQUEST_LINE_BYTES gets an error response and the
  * connection is closed.
+ *
+ * Carrying a stream (`toxtunnel --pipe` beside a running client: no second Tox node):
+ *
+ *   → {"cmd":"carry","host":"127.0.0.1","port":22}
+ *   ← {"ok":true,"result":{"token":"…"}}                (once the server opened the tunnel)
+ *   ⇄ raw bytes both ways: the connection IS the stream from here on (half-close carried)
+ *
+ * or an error response (the server refused, or is not reachable) and the connection ends.
+ * After the stream ends, a new connection may ask how it ended:
+ *
+ *   → {"cmd":"carried","token":"…"}
+ *   ← {"ok":true,"result":{"error":"the server went offline"}}   (null: it closed normally)
  */
 import { join } from 'node:path';
 
-export type ControlRequest = { cmd: 'status' } | { cmd: 'list' } | { cmd: 'close'; tunnel: string };
+export type ControlRequest =
+  | { cmd: 'status' }
+  | { cmd: 'list' }
+  | { cmd: 'close'; tunnel: string }
+  | { cmd: 'carry'; host: string; port: number }
+  | { cmd: 'carried'; token: string };
 export type ControlCommand = ControlRequest['cmd'];
 
 export interface ControlErrorBody {
@@ -38,6 +55,14 @@ export interface ControlTarget {
   list(): unknown[];
   /** Closes the tunnel `tunnelRef` names; false when there is no such tunnel. */
   close(tunnelRef: string): boolean | Promise<boolean>;
+  /**
+   * Carries `stream` to host:port through the instance's tunnel (client instances). Calls
+   * `opened(token)` when the tunnel is open (the caller then answers and the stream flows) or
+   * `refused(message)`; resolves when the stream is finished.
+   */
+  carry?(stream: import('node:net').Socket, host: string, port: number, how: { opened(token: string): void; refused(message: string): void }): Promise<void>;
+  /** How the carried stream `token` ended: undefined (unknown token), null (normally) or why not. */
+  carried?(token: string): { error: string | null } | undefined;
 }
 
 /** Largest request line the server accepts, in bytes, newline excluded. */
@@ -65,7 +90,7 @@ export function maxSocketPathBytes(platform: string = process.platform): number 
 }
 
 export function isControlCommand(value: unknown): value is ControlCommand {
-  return value === 'status' || value === 'list' || value === 'close';
+  return value === 'status' || value === 'list' || value === 'close' || value === 'carry' || value === 'carried';
 }
 
 /** Parses one request line; never throws. */
@@ -82,7 +107,19 @@ export function parseControlRequest(line: string): { ok: true; request: ControlR
   const cmd = (value as { cmd?: unknown }).cmd;
   if (!isControlCommand(cmd)) {
     const shown = typeof cmd === 'string' ? `"${cmd.slice(0, 40)}"` : cmd === undefined ? 'missing' : typeof cmd;
-    return { ok: false, message: `unknown cmd (${shown}); expected "status", "list" or "close"` };
+    return { ok: false, message: `unknown cmd (${shown}); expected "status", "list", "close", "carry" or "carried"` };
+  }
+  if (cmd === 'carry') {
+    const { host, port } = value as { host?: unknown; port?: unknown };
+    if (typeof host !== 'string' || host.length === 0 || host.length > 255 || !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
+      return { ok: false, message: 'carry needs "host" (a non-empty string) and "port" (1..65535)' };
+    }
+    return { ok: true, request: { cmd, host, port: port as number } };
+  }
+  if (cmd === 'carried') {
+    const token = (value as { token?: unknown }).token;
+    if (typeof token !== 'string' || token.length === 0 || token.length > 64) return { ok: false, message: 'carried needs "token" (the carry answer\'s token)' };
+    return { ok: true, request: { cmd, token } };
   }
   if (cmd === 'close') {
     const tunnel = (value as { tunnel?: unknown }).tunnel;

@@ -43,7 +43,8 @@ export async function startControlServer(path: string, target: ControlTarget, lo
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
 
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => serveConnection(socket, sockets, target, log));
+  // allowHalfOpen: a carried stream (cmd "carry") half-closes like the TCP connection it stands for.
+  const server = createServer({ allowHalfOpen: true }, (socket) => serveConnection(socket, sockets, target, log));
   await listen(server, path, log);
   try {
     chmodSync(path, 0o600);
@@ -169,6 +170,10 @@ function serveConnection(socket: Socket, sockets: Set<Socket>, target: ControlTa
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
   socket.on('error', () => socket.destroy());
+  let carrying = false;
+  socket.on('end', () => {
+    if (!carrying) socket.end(); // a request connection ends with its client
+  });
 
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -198,7 +203,7 @@ function serveConnection(socket: Socket, sockets: Set<Socket>, target: ControlTa
     });
   };
 
-  socket.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     if (rejecting) return;
     let start = 0;
     for (let newline = chunk.indexOf(10, start); newline !== -1; newline = chunk.indexOf(10, start)) {
@@ -207,8 +212,18 @@ function serveConnection(socket: Socket, sockets: Set<Socket>, target: ControlTa
       const line = pending.length > 0 ? Buffer.concat([...pending, piece]) : piece;
       pending = [];
       pendingBytes = 0;
-      enqueue(line.toString('utf8'));
       start = newline + 1;
+      const carry = carryRequest(line.toString('utf8'));
+      if (carry && target.carry) {
+        // The rest of the connection is the stream: no more request lines.
+        carrying = true;
+        socket.off('data', onData);
+        socket.pause();
+        if (start < chunk.length) socket.unshift(chunk.subarray(start));
+        queue = queue.then(() => startCarry(socket, carry, target, send));
+        return;
+      }
+      enqueue(line.toString('utf8'));
     }
     const rest = chunk.subarray(start);
     if (pendingBytes + rest.length > MAX_REQUEST_LINE_BYTES) return tooLarge();
@@ -216,7 +231,27 @@ function serveConnection(socket: Socket, sockets: Set<Socket>, target: ControlTa
       pending.push(rest);
       pendingBytes += rest.length;
     }
-  });
+  };
+  socket.on('data', onData);
+}
+
+function carryRequest(rawLine: string): { host: string; port: number } | undefined {
+  const parsed = parseControlRequest(rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine);
+  return parsed.ok && parsed.request.cmd === 'carry' ? parsed.request : undefined;
+}
+
+/** Hands the connection to the instance as a stream to carry; answers once it is open (or refused). */
+async function startCarry(socket: Socket, to: { host: string; port: number }, target: ControlTarget, send: (response: ControlResponse) => void): Promise<void> {
+  await target.carry!(socket, to.host, to.port, {
+    opened: (token) => {
+      send({ ok: true, result: { token } });
+      socket.resume();
+    },
+    refused: (message) => {
+      send({ ok: false, error: { code: 'CONTROL_CARRY_REFUSED', message } });
+      socket.end();
+    },
+  }).catch(() => socket.destroy());
 }
 
 async function answer(rawLine: string, target: ControlTarget, log?: Log): Promise<ControlResponse> {
@@ -240,6 +275,13 @@ async function dispatch(request: ControlRequest, target: ControlTarget): Promise
       return target.list();
     case 'close':
       return (await target.close(request.tunnel)) === true;
+    case 'carried': {
+      const outcome = target.carried?.(request.token);
+      if (!outcome) throw new ToxtunnelError('CONTROL_UNKNOWN_TOKEN', `no carried stream ${request.token} here (it ended long ago, or never was)`);
+      return outcome;
+    }
+    case 'carry':
+      throw new ToxtunnelError(ControlErrorCode.BAD_REQUEST, 'this instance carries no streams (it is a server)');
   }
 }
 

@@ -13,6 +13,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { isCollection, isNode } from 'yaml';
+import { lockHolder } from '../app/data-dir-lock.ts';
 import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
 import { osErrorText } from '../os-errors.ts';
@@ -363,7 +364,18 @@ export async function findRunningInstance(dataDir: string, mode: 'server' | 'cli
     answer = await controlRequest(path, { cmd: 'status' }, 3000);
   } catch (error) {
     const code = isToxtunnelError(error) ? error.code : '';
-    if (code === 'CONTROL_NOT_RUNNING' || code === 'CONTROL_PATH_TOO_LONG') return {};
+    if (code === 'CONTROL_NOT_RUNNING' || code === 'CONTROL_PATH_TOO_LONG') {
+      const holder = lockHolder(dataDir);
+      if (!holder) return {};
+      return {
+        blocked: true,
+        result: warn(
+          'running instance',
+          `toxtunnel PID ${holder.pid}${holder.mode ? ` (${holder.mode})` : ''} holds ${dataDir}${holder.since ? ` since ${holder.since}` : ''} but its control socket does not answer: the next checks would start a second node with the same identity, so they are skipped`,
+          'wait until it has started, or stop it (kill its PID); set control_socket: true to let doctor read its status',
+        ),
+      };
+    }
     if (code === 'CONTROL_ACCESS_DENIED') {
       return {
         blocked: true,
@@ -376,7 +388,7 @@ export async function findRunningInstance(dataDir: string, mode: 'server' | 'cli
     };
   }
   const status = (typeof answer === 'object' && answer !== null ? answer : {}) as Record<string, unknown>;
-  const running = `a toxtunnel ${String(status.mode ?? '?')} is running with ${dataDir} (Tox ID ${String(status.toxId ?? '?')}, network ${String(status.network ?? '?')})`;
+  const running = `a toxtunnel ${String(status.mode ?? '?')}${status.pid !== undefined ? ` (PID ${String(status.pid)})` : ''} is running with ${dataDir} (Tox ID ${String(status.toxId ?? '?')}, network ${String(status.network ?? '?')})`;
   if (status.mode !== undefined && status.mode !== mode) {
     return { running: { status }, result: warn('running instance', `${running}, but the config is for a ${mode}`, 'one data dir (one identity) per instance: give this config another data_dir (-d)') };
   }

@@ -16,8 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { type CarryFailure, ToxtunnelClient } from '../app/client.ts';
+import { type CarryFailure, PROBE_CLOSED_UNCONFIRMED, ToxtunnelClient } from '../app/client.ts';
 import { writeSavedata } from '../app/identity.ts';
 import { networkOptions } from '../app/instance.ts';
 import type { Logger } from '../app/logger.ts';
@@ -166,10 +165,11 @@ export async function startOwnNode(ctx: NetworkContext): Promise<{ session?: Net
       result: fail('tox network', 'no bootstrap nodes: bootstrap_mode is none and tox.bootstrap_nodes is empty, so this node finds nobody', 'add a node to tox.bootstrap_nodes (address, port, public_key), or use bootstrap_mode auto (public nodes) or lan'),
     };
   }
-  // Names that do not resolve: said here (the runtime would only log it).
+  // Names that do not resolve: said here (the runtime would only log it). Not with a proxy:
+  // names must not reach the local resolver then (the runtime skips them, saying why).
   const unresolved: string[] = [];
   for (const n of options.bootstrapNodes) {
-    if (net.isIP(n.host)) continue;
+    if (net.isIP(n.host) || options.proxy) continue;
     try {
       await lookup(n.host);
     } catch {
@@ -267,36 +267,11 @@ class OwnSession implements NetworkSession {
 
   /** TUNNEL_OPEN to the target; ACK(0) → pass (closed at once), TUNNEL_ERROR → its text. */
   private async probe(probe: Probe): Promise<CheckResult> {
-    const client = this.client!;
     const target = `${probe.host}:${probe.port}`;
-    const input = new PassThrough();
-    const output = new PassThrough();
-    input.on('error', () => {});
-    output.on('error', () => {});
-    output.resume();
-    const started = Date.now();
-    let openedAfter: number | undefined;
-    const onOpened = (info: { id: number; target: string }) => {
-      if (info.target !== target || openedAfter !== undefined) return;
-      openedAfter = Date.now() - started;
-      setImmediate(() => client.closeTunnel(String(info.id)));
-    };
-    client.on('tunnelOpened', onOpened);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const guard = new Promise<CarryFailure>((resolve) => {
-        timer = setTimeout(() => resolve({ error: `no answer within ${seconds(this.ctx.timeoutMs + 5000)}` }), this.ctx.timeoutMs + 5000);
-      });
-      const failure = await Promise.race([client.carry(input, output, probe.host, probe.port, { kind: 'forward' }), guard]);
-      if (openedAfter !== undefined) return pass(`tunnel ${target}`, `${probe.via}: the server connected to ${target} (ACK in ${openedAfter} ms); closed again`);
-      if (!failure) return fail(`tunnel ${target}`, `${probe.via}: the tunnel closed before the server confirmed it`, 'see the server\'s log for this tunnel');
-      return probeFailure(probe, failure, this.node.publicKey);
-    } finally {
-      clearTimeout(timer);
-      client.off('tunnelOpened', onOpened);
-      input.destroy();
-      output.destroy();
-    }
+    const result = await this.client!.probe(probe.host, probe.port, this.ctx.timeoutMs + 5000);
+    if (result.ok) return pass(`tunnel ${target}`, `${probe.via}: the server connected to ${target} (ACK in ${result.ackMs} ms); closed again`);
+    if (result.error === PROBE_CLOSED_UNCONFIRMED) return fail(`tunnel ${target}`, `${probe.via}: ${result.error}`, 'see the server\'s log for this tunnel');
+    return probeFailure(probe, result, this.node.publicKey);
   }
 
   /** Reverse forwards: the server's answer to our listen requests (sent after its HELLO). */

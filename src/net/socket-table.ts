@@ -212,7 +212,11 @@ export class SocketTable {
     this.entries.delete(fd);
     switch (entry.kind) {
       case 'udp':
-        entry.socket.close();
+        // Not at once: node's dgram sends a datagram one tick after send() (it resolves the
+        // address first), and closing now would drop what toxcore sent last: on tox_kill
+        // that is the kill packet of every friend connection, which tells the peers we left
+        // (they then accept our next start's handshake at once, from the same address).
+        process.nextTick(() => entry.socket.close());
         break;
       case 'stream':
         entry.socket.destroy();

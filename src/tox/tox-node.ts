@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { ToxtunnelError } from '../errors.ts';
 import { reserveTcpListener, reserveUdp } from '../net/socket-table.ts';
 import type { BytePtr, ErrPtr, ToxPtr, ToxcoreExports } from '../wasm/ffi.ts';
-import { withScratch } from '../wasm/memory.ts';
+import { readCString, withScratch } from '../wasm/memory.ts';
 import { loadToxcore, type NodeEventSink, type ToxcoreModule } from '../wasm/module.ts';
 import { IterationScheduler } from './iteration-scheduler.ts';
 import { CUSTOM_PACKET_ERRORS, type CustomPacketError, bootstrapError, friendAddError, toxNewError } from './tox-errors.ts';
@@ -55,9 +55,25 @@ export interface ToxNodeOptions {
   tcpPort?: number;
   /** toxcore save data (tox_get_savedata) to restore an identity and its friends. */
   savedata?: Uint8Array;
+  /**
+   * Reach the network only through this proxy: toxcore connects every TCP socket to it and
+   * does the SOCKS5 or HTTP CONNECT handshake itself. Needs `udp: false` (UDP would bypass the
+   * proxy) and no LAN discovery; bootstrap nodes and relays must then be IP addresses, since
+   * resolving their names here would ask the local resolver. The proxy's own host name, if
+   * any, is resolved here (that reveals only the proxy).
+   */
+  proxy?: ProxyOptions;
   /** Receives toxcore's own log lines (enables toxcore logging, which costs time). */
   onToxcoreLog?: (entry: ToxcoreLogEntry) => void;
 }
+
+export interface ProxyOptions {
+  type: 'socks5' | 'http';
+  host: string;
+  port: number;
+}
+/** Tox_Proxy_Type (tox_options.h): NONE 0, HTTP 1, SOCKS5 2. */
+const PROXY_TYPES = { http: 1, socks5: 2 } as const;
 
 export interface ToxcoreLogEntry {
   level: 'trace' | 'debug' | 'info' | 'warning' | 'error';
@@ -72,6 +88,12 @@ export interface FriendRequest {
   /** The requester's public key, 64 upper-case hex characters. */
   publicKey: string;
   message: Uint8Array;
+}
+
+/** Where a friend was reachable: its DHT key (changes every session) and direct UDP address. */
+export interface FriendHint {
+  dhtKey: string;
+  address?: { host: string; port: number };
 }
 
 export type SendResult = { ok: true } | { ok: false; error: CustomPacketError };
@@ -100,13 +122,16 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   private readonly pending: PendingEvent[] = [];
   private sendqRefused = false;
   private closed = false;
+  /** Set when all traffic goes through a proxy: names are then never resolved locally. */
+  private readonly proxied: boolean;
   private readonly onToxcoreLog: ((entry: ToxcoreLogEntry) => void) | undefined;
 
   /** Creates a node: binds its sockets, then starts iterating. */
   static async create(options: ToxNodeOptions = {}): Promise<ToxNode> {
     const toxcore = await loadToxcore();
     const ipv6 = options.ipv6 ?? true;
-    const udp = options.udp ?? true;
+    const udp = options.udp ?? !options.proxy;
+    const proxy = options.proxy ? await proxyAddress(options.proxy, udp, options.localDiscovery === true) : undefined;
     const startPort = options.startPort ?? 33445;
     const endPort = options.endPort ?? Math.max(startPort, options.startPort === undefined ? 33545 : startPort);
     validatePortRange(startPort, endPort);
@@ -122,7 +147,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       reservedUdp?.socket.close();
       throw error;
     }
-    return new ToxNode(toxcore, options, { ipv6, udp, reservedUdp, reservedListener });
+    return new ToxNode(toxcore, options, { ipv6, udp, proxy, reservedUdp, reservedListener });
   }
 
   private constructor(
@@ -131,6 +156,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     prepared: {
       ipv6: boolean;
       udp: boolean;
+      proxy: ProxyOptions | undefined;
       reservedUdp: Awaited<ReturnType<typeof reserveUdp>> | undefined;
       reservedListener: Awaited<ReturnType<typeof reserveTcpListener>> | undefined;
     },
@@ -143,6 +169,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     const udpPort = prepared.reservedUdp?.port ?? 0;
     const tcpPort = prepared.reservedListener?.port ?? 0;
     const savedata = options.savedata;
+    const proxy = prepared.proxy;
+    this.proxied = proxy !== undefined;
     try {
       this.tox = withScratch(this.x, (scratch) => {
         const err = scratch.err();
@@ -158,6 +186,9 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
             udpPort,
             udpPort,
             tcpPort,
+            proxy ? PROXY_TYPES[proxy.type] : 0,
+            proxy ? scratch.cString(proxy.host) : 0,
+            proxy?.port ?? 0,
             saved,
             savedata?.length ?? 0,
             this.onToxcoreLog ? 1 : 0,
@@ -237,6 +268,13 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   ): Promise<void> {
     const key = parsePublicKey(publicKeyHex);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw bootstrapError(3, what, host, port);
+    if (this.proxied && !isIP(host)) {
+      throw new ToxtunnelError(
+        'TOX_PROXY_NAME',
+        `${JSON.stringify(host)} is a name: with a proxy, names are not resolved (the local resolver would see them) and toxcore's proxy handshake takes IP addresses only; give this node's IP address`,
+        { host },
+      );
+    }
     const addresses = isIP(host) ? [host] : await resolve(host);
     this.ptr();
     for (const address of addresses) {
@@ -326,6 +364,40 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return withScratch(this.x, (scratch) =>
       connection(this.x.tox_friend_get_connection_status(this.ptr(), friendNumber, scratch.err())),
     );
+  }
+
+  /** What toxcore knows now of where a friend is (wasm/tt_connect.c), or undefined. */
+  friendHint(friendNumber: number): FriendHint | undefined {
+    return withScratch(this.x, (scratch) => {
+      const key = scratch.bytes(PUBLIC_KEY_SIZE);
+      const address = scratch.bytes(64);
+      const port = scratch.err();
+      const found = this.x.tt_friend_get_hint(this.ptr(), friendNumber, key, address, 64, port);
+      if (found < 0) return undefined;
+      const dhtKey = toHex(scratch.copyOut(key, PUBLIC_KEY_SIZE));
+      if (found === 0) return { dhtKey };
+      return { dhtKey, address: { host: readCString(scratch.heap(), address, 64), port: scratch.readErr(port) } };
+    });
+  }
+
+  /**
+   * Points toxcore at a friend's remembered DHT key and address (wasm/tt_connect.c): it tries
+   * a direct connection at once, beside the usual DHT/onion search. Only a hint: the friend
+   * must still prove its long-term key in the handshake. 'connected' when it already is.
+   */
+  reachFriend(friendNumber: number, hint: FriendHint): 'ok' | 'connected' {
+    const key = parsePublicKey(hint.dhtKey);
+    return withScratch(this.x, (scratch) => {
+      const host = hint.address ? scratch.cString(hint.address.host) : scratch.cString('');
+      const code = this.toxcore.callAs(this, () =>
+        this.x.tt_friend_reach(this.ptr(), this.id, friendNumber, scratch.copyIn(key), host, hint.address?.port ?? 0),
+      );
+      this.dispatchPending();
+      if (code === 1) throw new ToxtunnelError('TOX_FRIEND_NOT_FOUND', `no friend ${friendNumber}`);
+      if (code === 2) throw new ToxtunnelError('TOX_BAD_OPTION', `bad address ${hint.address?.host}:${hint.address?.port}`);
+      this.scheduler.wake();
+      return code === 3 ? 'connected' : 'ok';
+    });
   }
 
   /** All friend numbers. */
@@ -474,6 +546,18 @@ function validatePortRange(startPort: number, endPort: number): void {
       { startPort, endPort },
     );
   }
+}
+
+/** Checks the proxy options and gives the proxy as an IP literal (toxcore resolves nothing). */
+async function proxyAddress(proxy: ProxyOptions, udp: boolean, localDiscovery: boolean): Promise<ProxyOptions> {
+  const bad = (message: string) => new ToxtunnelError('TOX_BAD_OPTION', message, { proxy: `${proxy.type}://${proxy.host}:${proxy.port}` });
+  if (!(proxy.type in PROXY_TYPES)) throw bad(`proxy type ${JSON.stringify(proxy.type)} is not socks5 or http`);
+  if (!Number.isInteger(proxy.port) || proxy.port < 1 || proxy.port > 65535) throw bad(`proxy port ${proxy.port} is not a port (1..65535)`);
+  if (udp) throw bad('a proxy needs UDP off: UDP traffic would go around the proxy');
+  if (localDiscovery) throw bad('a proxy needs LAN discovery off: its broadcasts would go around the proxy');
+  if (isIP(proxy.host)) return proxy;
+  const [address] = await resolve(proxy.host);
+  return { ...proxy, host: address! };
 }
 
 async function resolve(host: string): Promise<string[]> {

@@ -63,6 +63,8 @@ export class FriendSession {
   peerCapabilities = 0;
   private helloSent = false;
   readonly liveness: PeerLiveness;
+  /** measureRtt() calls waiting for a PONG. */
+  private pongWaiters: Array<() => void> = [];
 
   constructor(
     node: ToxNode,
@@ -80,6 +82,26 @@ export class FriendSession {
       // Our own round trip every 5 s while the link is idle (status, metrics), whatever the peer pings.
       { rttEveryMs: 5000, ...handlers.liveness },
     );
+  }
+
+  /**
+   * Round trip of a PING (base protocol: every peer answers PONG), in ms; undefined when no
+   * PONG came within timeoutMs. A PONG to a keepalive PING sent just before may end it early.
+   */
+  measureRtt(timeoutMs: number): Promise<number | undefined> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(performance.now() - started);
+      };
+      const timer = setTimeout(() => {
+        this.pongWaiters = this.pongWaiters.filter((w) => w !== wake);
+        resolve(undefined);
+      }, timeoutMs);
+      this.pongWaiters.push(wake);
+      this.link.sendUrgent(encodePacket({ kind: 'ping' }));
+    });
   }
 
   /** True when both sides announced the capability. */
@@ -209,6 +231,7 @@ export class FriendSession {
         return;
       case 'pong':
         this.liveness.pong();
+        for (const wake of this.pongWaiters.splice(0)) wake();
         return;
       case 'open':
         if (!this.handlers.open) {

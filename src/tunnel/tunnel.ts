@@ -275,6 +275,15 @@ export class Tunnel {
 
 function abort(stream: Readable | Writable): void {
   const socket = stream as Readable & { resetAndDestroy?: () => void };
-  if (typeof socket.resetAndDestroy === 'function' && 'remoteAddress' in socket) socket.resetAndDestroy();
-  else stream.destroy();
+  if (typeof socket.resetAndDestroy === 'function') {
+    // A TCP connection is reset (RST), as the peer's was. stdin/stdout in pipe mode are
+    // net.Sockets too, over pipes: resetAndDestroy throws ERR_INVALID_HANDLE_TYPE on those.
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // not TCP: destroy below
+    }
+  }
+  stream.destroy();
 }

@@ -30,6 +30,11 @@ export interface ToxcoreExports {
     startPort: number,
     endPort: number,
     tcpPort: number,
+    /** Tox_Proxy_Type: 0 none, 1 HTTP, 2 SOCKS5. */
+    proxyType: number,
+    /** An IP literal (C string), or 0 without a proxy. */
+    proxyHost: BytePtr | 0,
+    proxyPort: number,
     savedata: BytePtr | 0,
     savedataLength: number,
     logEnabled: number,
@@ -69,6 +74,11 @@ export interface ToxcoreExports {
 
   tox_get_savedata_size(tox: ToxPtr): number;
   tox_get_savedata(tox: ToxPtr, out: BytePtr): void;
+
+  /** Ours (wasm/tt_connect.c): a friend's DHT key and direct address; -1 none, 0 key only, 1 both. */
+  tt_friend_get_hint(tox: ToxPtr, friendNumber: number, dhtKey: BytePtr, address: BytePtr, addressSize: number, port: ErrPtr): number;
+  /** Ours (wasm/tt_connect.c): reach a friend at a remembered DHT key (and address); 0 ok, 1 no friend, 2 bad address, 3 connected. */
+  tt_friend_reach(tox: ToxPtr, node: number, friendNumber: number, dhtKey: BytePtr, address: BytePtr, port: number): number;
 }
 
 /** The names above, for the check against wasm/exports.txt. */
@@ -80,4 +90,5 @@ export const EXPORTED_FUNCTION_NAMES = [
   'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
   'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
   'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tt_forget_friend_request', 'tox_get_savedata_size', 'tox_get_savedata',
+  'tt_friend_get_hint', 'tt_friend_reach',
 ] as const satisfies readonly (keyof ToxcoreExports)[];

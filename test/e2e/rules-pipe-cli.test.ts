@@ -115,7 +115,8 @@ function clientYaml(dataDir: string): string {
 
 function runPipe(dataDir: string, data: Uint8Array, closeStdinAfterBytes: number, extraEnv: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: Buffer; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '-c', clientYaml(dataDir), '--pipe', `127.0.0.1:${P.echo}`], {
+    // -l info: pipe mode logs only warnings unless asked (the test reads the tunnel's lines).
+    const child = spawn(process.execPath, [CLI, '-c', clientYaml(dataDir), '--pipe', `127.0.0.1:${P.echo}`, '-l', 'info'], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', ...extraEnv },
     });

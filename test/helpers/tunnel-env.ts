@@ -132,6 +132,12 @@ export interface TunnelEnvOptions {
   processEnv?: Record<string, string>;
   /** A command the server runs under (runCli's `wrap`). */
   serverWrap?: string[];
+  /** Extra environment of the client process only. */
+  clientEnv?: Record<string, string>;
+  /** Extra YAML lines under "tox:" (indented by two spaces already); server UDP (default true). */
+  serverTox?: string[];
+  clientTox?: string[];
+  serverUdp?: boolean;
 }
 
 function bootstrapYaml(b: Bootstrapd): string {
@@ -174,8 +180,9 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         'logging:',
         `  level: ${options.logLevel ?? 'info'}`,
         'tox:',
-        '  udp_enabled: true',
+        `  udp_enabled: ${options.serverUdp ?? true}`,
         '  tcp_port: 0',
+        ...(options.serverTox ?? []),
         bootstrapYaml(bootstrapd),
         'server:',
         rulesLine,
@@ -199,6 +206,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         `  level: ${options.logLevel ?? 'info'}`,
         'tox:',
         `  udp_enabled: ${options.clientUdp ?? true}`,
+        ...(options.clientTox ?? []),
         bootstrapYaml(bootstrapd),
         'client:',
         `  server_id: ${serverId}`,
@@ -208,7 +216,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         '',
       ].join('\n'),
     );
-    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], { env: options.processEnv ?? {} });
+    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], { env: { ...options.processEnv, ...options.clientEnv } });
     processes.push(client);
     const listeners = options.listeners ?? options.forwards.length;
     const listening = new RegExp(`((forwarding|SOCKS5 proxy on) [^\\n]*\\n[^]*){${listeners}}`);

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ * toxtunnel: reconnecting from memory (issue 11). Two small functions over toxcore's
+ * friend_connection and DHT internals, so a restarted node reaches a friend it knew directly
+ * instead of waiting for the DHT and the onion to find it again (~10 s).
+ *
+ * Why this is sound: a friend connection is a net_crypto connection to the friend's long-term
+ * key (real_public_key, fixed when the friend was added). The DHT key and address we feed in
+ * are only where to send the first cookie request; the handshake that follows is authenticated
+ * with the friend's long-term key (net_crypto.c, handle_crypto_handshake), so a wrong or stale
+ * hint cannot make us talk to anyone else. A stale hint costs nothing: the onion search for
+ * the friend runs as always, and the DHT key it finds replaces ours (dht_pk_callback).
+ *
+ * Kept apart from tt_glue.c so patches to toxcore's net_crypto (other work) merge cleanly.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../toxcore-submodule/toxcore/DHT.h"
+#include "../toxcore-submodule/toxcore/Messenger.h"
+#include "../toxcore-submodule/toxcore/friend_connection.h"
+#include "../toxcore-submodule/toxcore/network.h"
+#include "../toxcore-submodule/toxcore/tox.h"
+#include "../toxcore-submodule/toxcore/tox_struct.h"
+#include "../toxcore-submodule/toxcore/crypto_core.h"
+#include "../toxcore-submodule/toxcore/mono_time.h"
+#include "../toxcore-submodule/toxcore/net.h"
+#include "../toxcore-submodule/toxcore/net_crypto.h"
+
+static int friendcon_of(const Tox *tox, uint32_t friend_number)
+{
+    const Messenger *m = tox->m;
+    if (!m_friend_exists(m, (int32_t)friend_number)) {
+        return -1;
+    }
+    return m->friendlist[friend_number].friendcon_id;
+}
+
+static bool key_is_zero(const uint8_t *key)
+{
+    uint8_t any = 0;
+    for (int i = 0; i < CRYPTO_PUBLIC_KEY_SIZE; ++i) {
+        any |= key[i];
+    }
+    return any == 0;
+}
+
+/* What we know now of how to reach a friend: its current DHT key (32 bytes into dht_pk) and
+ * the direct address its DHT/net_crypto packets came from (text into address, a buffer of
+ * address_size >= 48 bytes; *port in host order).
+ * Returns -1 when there is no such friend or no DHT key is known, 0 when only the DHT key is
+ * known (no direct address: e.g. connected through a TCP relay), 1 when both are. */
+int tt_friend_get_hint(const Tox *tox, uint32_t friend_number, uint8_t *dht_pk, char *address, uint32_t address_size,
+                       int *port)
+{
+    const int friendcon_id = friendcon_of(tox, friend_number);
+    const Friend_Connections *fr_c = tox->m->fr_c;
+    address[0] = '\0';
+    *port = 0;
+    if (friendcon_id < 0 || get_friendcon_public_keys(NULL, dht_pk, fr_c, friendcon_id) != 0 || key_is_zero(dht_pk)) {
+        return -1;
+    }
+    IP_Port ip_port = {{{0}}};
+    const Friend_Conn *conn = get_conn(fr_c, friendcon_id);
+    const IP_Port *known = conn == NULL ? NULL : friend_conn_get_dht_ip_port(conn);
+    if (known != NULL && ipport_isset(known)) {
+        ip_port = *known;
+    } else if (dht_getfriendip(tox->m->dht, dht_pk, &ip_port) != 1) {
+        return 0;
+    }
+    if (!ip_parse_addr(&ip_port.ip, address, address_size)) {
+        address[0] = '\0';
+        return 0;
+    }
+    *port = net_ntohs(ip_port.port);
+    return 1;
+}
+
+/* Sends a friend our current DHT key, straight to the address where its (remembered, still
+ * valid) DHT key was: the same announcement toxcore's onion_client sends through the DHT every
+ * 20 s (send_dht_dhtpk: CRYPTO_PACKET_DHTPK = [156][no_replay u64][our DHT key], encrypted
+ * from our long-term key to the friend's, wrapped in a DHT request to its DHT key), without
+ * its node list. The friend checks both encryptions, takes our new DHT key
+ * (handle_dhtpk_announce) and opens a connection to it at once: a node that restarted is thus
+ * called back instead of waiting for its own handshake to be retried (1 s in net_crypto). */
+static void announce_dht_key(const Messenger *m, uint32_t friend_number, const uint8_t *friend_dht_pk, const IP_Port *ip_port)
+{
+    uint8_t real_pk[CRYPTO_PUBLIC_KEY_SIZE];
+    if (get_friendcon_public_keys(real_pk, NULL, m->fr_c, m->friendlist[friend_number].friendcon_id) != 0) {
+        return;
+    }
+    uint8_t data[1 + sizeof(uint64_t) + CRYPTO_PUBLIC_KEY_SIZE];
+    data[0] = CRYPTO_PACKET_DHTPK;
+    net_pack_u64(data + 1, mono_time_get(m->mono_time)); /* no_replay: seconds, as toxcore's */
+    memcpy(data + 1 + sizeof(uint64_t), dht_get_self_public_key(m->dht), CRYPTO_PUBLIC_KEY_SIZE);
+
+    uint8_t inner[CRYPTO_PUBLIC_KEY_SIZE + CRYPTO_NONCE_SIZE + sizeof(data) + CRYPTO_MAC_SIZE];
+    memcpy(inner, nc_get_self_public_key(m->net_crypto), CRYPTO_PUBLIC_KEY_SIZE);
+    random_nonce(m->rng, inner + CRYPTO_PUBLIC_KEY_SIZE);
+    const int32_t sealed = encrypt_data(m->mem, real_pk, nc_get_self_secret_key(m->net_crypto), inner + CRYPTO_PUBLIC_KEY_SIZE,
+                                        data, sizeof(data), inner + CRYPTO_PUBLIC_KEY_SIZE + CRYPTO_NONCE_SIZE);
+    if (sealed != (int32_t)(sizeof(data) + CRYPTO_MAC_SIZE)) {
+        return;
+    }
+    uint8_t packet[MAX_CRYPTO_REQUEST_SIZE];
+    const int length = create_request(m->mem, m->rng, dht_get_self_public_key(m->dht), dht_get_self_secret_key(m->dht), packet,
+                                      friend_dht_pk, inner, sizeof(inner), CRYPTO_PACKET_DHTPK);
+    if (length > 0) {
+        sendpacket(m->net, ip_port, packet, (uint16_t)length);
+    }
+}
+
+/* Tells toxcore where a friend probably is, from a previous session: its DHT key, and
+ * (address non-empty) the UDP address that key was reachable at. The key becomes the friend
+ * connection's DHT key (set_dht_temp_pk: friend_connection then opens a net_crypto connection
+ * to it on its next iteration), and a DHT getnodes request goes to the address with that key
+ * (dht_bootstrap): only the holder of the key can answer it, and its answer gives the DHT the
+ * friend's address, which friend_connection hands to net_crypto as the direct route. With an
+ * address, our new DHT key is also announced there (announce_dht_key), so the friend, if it
+ * kept running, connects to us from its side as well.
+ * Nothing happens when the friend is already connected. node is the TypeScript node id
+ * (toxcore's user_data: a status change during this call reaches our callbacks with it).
+ * Returns 0 on success, 1 no such friend, 2 the address does not parse, 3 the friend is
+ * connected already (nothing done). */
+int tt_friend_reach(Tox *tox, int node, uint32_t friend_number, const uint8_t *dht_pk, const char *address, int port)
+{
+    const int friendcon_id = friendcon_of(tox, friend_number);
+    if (friendcon_id < 0) {
+        return 1;
+    }
+    Friend_Connections *fr_c = tox->m->fr_c;
+    if (friend_con_connected(fr_c, friendcon_id) == FRIENDCONN_STATUS_CONNECTED) {
+        return 3;
+    }
+    IP_Port ip_port = {{{0}}};
+    const bool direct = address != NULL && address[0] != '\0';
+    if (direct) {
+        if (!addr_parse_ip(address, &ip_port.ip) || port <= 0 || port > 65535) {
+            return 2;
+        }
+        ip_port.port = net_htons((uint16_t)port);
+    }
+    uint8_t current[CRYPTO_PUBLIC_KEY_SIZE];
+    if (get_friendcon_public_keys(NULL, current, fr_c, friendcon_id) == 0 && memcmp(current, dht_pk, sizeof(current)) != 0) {
+        set_dht_temp_pk(fr_c, friendcon_id, dht_pk, (void *)(intptr_t)node);
+    }
+    if (direct) {
+        dht_bootstrap(tox->m->dht, &ip_port, dht_pk);
+        announce_dht_key(tox->m, friend_number, dht_pk, &ip_port);
+    }
+    return 0;
+}
