@@ -13,7 +13,9 @@
  */
 import net from 'node:net';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Forward, ReverseForward, SocksListener } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
 import { CLIENT_TUNNEL_IDS, SERVER_TUNNEL_IDS, TunnelIdAllocator } from '../protocol/flow-control.ts';
 import { Capability, ErrorCode, type Frame, OUR_CAPABILITIES, ReverseStatus } from '../protocol/frame.ts';
@@ -30,30 +32,7 @@ import { ThrottledLog } from './rate-limit.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 import { type TunnelInfo, type TunnelKind, TunnelStats } from './tunnel-stats.ts';
 
-export interface Forward {
-  /** Local address to listen on; default 127.0.0.1. */
-  bind?: string;
-  localPort: number;
-  remoteHost: string;
-  remotePort: number;
-}
-
-/** ssh -R [bind:]remote_port:local_host:local_port — the server listens, we connect locally. */
-export interface ReverseForward {
-  /** Address the server listens on; default (empty) = the server's 127.0.0.1. */
-  remoteBind?: string;
-  remotePort: number;
-  localHost: string;
-  localPort: number;
-}
-
-/** ssh -D [bind:]port — a local SOCKS5 server whose CONNECTs become tunnels. */
-export interface SocksListener {
-  bind?: string;
-  port: number;
-  /** Require RFC 1929 username/password from SOCKS clients. */
-  credentials?: { username: string; password: string };
-}
+export type { Forward, ReverseForward, SocksListener };
 
 export interface ClientOptions extends NetworkOptions {
   serverId: string;
@@ -406,7 +385,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
         reject(
           new ToxtunnelError(
             'FORWARD_LISTEN_FAILED',
-            `cannot listen on ${bind}:${port} for ${to}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : (error.code ?? error.message)}`,
+            `cannot listen on ${bind}:${port} for ${to}: ${error.code === 'EADDRINUSE' ? 'the port is in use (choose another local port)' : error.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges: choose a port from 1024 up)' : osErrorText(error)}`,
             { bind, port },
           ),
         ),
@@ -620,7 +599,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       if (session.tunnels.has(tunnelId) || !session.endPending(tunnelId)) return;
       this.stats.failed();
       session.sendError(tunnelId, ErrorCode.CONNECT_FAILED_OR_LIMIT, `TCP connect failed: ${localHost}:${localPort}: ${error.code ?? error.message}`);
-      this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${error.code ?? error.message}`);
+      this.log.warn(`reverse tunnel: connect to ${localHost}:${localPort} failed: ${osErrorText(error)}`);
     });
   }
 

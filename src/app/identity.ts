@@ -47,7 +47,11 @@ export function prepareDataDir(dataDir: string): void {
   }
 }
 
-/** The save data, or undefined if there is none yet. */
+/**
+ * The save data, or undefined if there is none yet. An empty file (a crash between create and
+ * write by another program, or `touch`) holds no identity either: it is treated as absent, so
+ * a new identity is made and saved over it.
+ */
 export function loadSavedata(dataDir: string): Uint8Array | undefined {
   return readSave(saveFilePath(dataDir)) ?? readSave(join(dataDir, TUNTOX_SAVE_FILE_NAME));
 }
@@ -55,6 +59,7 @@ export function loadSavedata(dataDir: string): Uint8Array | undefined {
 function readSave(path: string): Uint8Array | undefined {
   try {
     const bytes = readFileSync(path);
+    if (bytes.byteLength === 0) return undefined;
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

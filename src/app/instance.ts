@@ -13,13 +13,19 @@
 import { setImmediate } from 'node:timers';
 import type { ResolvedConfig } from '../config/config.ts';
 import { loadAnyRules } from '../tuntox/rules-file.ts';
+import { ToxtunnelError } from '../errors.ts';
 import { PUBLIC_BOOTSTRAP_NODES } from './public-nodes.ts';
-import { type ClientEvents, ToxtunnelClient } from './client.ts';
+import { type CarryFailure, type ClientEvents, ToxtunnelClient } from './client.ts';
+import type { Readable, Writable } from 'node:stream';
+import type { Connection } from '../tox/tox-node.ts';
+import type { ToxRuntime } from './tox-runtime.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
 import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
+import { type FriendNames, type Observation, observe, RateMeter, startRateSampling } from './observe.ts';
+import type { AccessPolicy } from '../config/rules.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
 
 export interface Health {
@@ -37,8 +43,18 @@ export interface Instance {
   stop(): Promise<void>;
   healthCheck(): Health;
   stats(): StatsSnapshot;
+  /** Network, friends (name, key, transport, RTT, bytes) and counters: what status and /metrics show. */
+  observe(): Observation;
   status(): Record<string, unknown>;
   list(): TunnelInfo[];
+  /** A multi-line dump of friends, links and tunnels (SIGUSR2). */
+  describe(): string;
+  /** The Tox network connection now: none, tcp (relay) or udp. */
+  network(): Connection;
+  /** Calls `listener` on every change of the Tox network connection; returns the unsubscribe. */
+  onNetwork(listener: (status: Connection) => void): () => void;
+  /** Client: carries one byte stream (stdin/stdout: ssh ProxyCommand) to host:port through the server. */
+  pipe(input: Readable, output: Writable, host: string, port: number): Promise<CarryFailure | undefined>;
   /** Closes one tunnel ("friend:tunnel", or the tunnel id); false when there is none. */
   close(ref: string): boolean;
   /** Client events (server ready, tunnels opened/closed, reverse results). */
@@ -78,16 +94,59 @@ export async function start(config: ResolvedConfig, log: Logger = silentLogger):
   return config.mode === 'server' ? startServer(config, log) : startClient(config, log);
 }
 
+/** Names from the whitelist, then from the rules in force (a rule's `name:`). */
+function friendNames(config: ResolvedConfig, rules: () => AccessPolicy | undefined): FriendNames {
+  return (publicKey) => {
+    const key = publicKey.toUpperCase();
+    return config.friendNames.get(key) ?? rules()?.nameOf(key);
+  };
+}
+
+/** The library's status(), with uptime and, per friend, its name, online time, RTT and bytes. */
+function statusWith(base: Record<string, unknown>, seen: Observation): Record<string, unknown> {
+  const byKey = new Map(seen.friends.map((f) => [f.publicKey, f]));
+  const more = (entry: unknown) => {
+    const f = byKey.get(String((entry as { publicKey?: unknown }).publicKey ?? ''));
+    if (!f) return entry;
+    const { onlineSince, rttMs, bytesIn, bytesOut, rateIn, rateOut } = f;
+    return { ...(entry as object), ...(f.name ? { name: f.name } : {}), onlineSince, rttMs, bytesIn, bytesOut, rateIn, rateOut };
+  };
+  return {
+    ...base,
+    startedAt: seen.startedAt,
+    uptimeSeconds: seen.uptimeSeconds,
+    rateIn: seen.rateIn,
+    rateOut: seen.rateOut,
+    ...(Array.isArray(base.friends) ? { friends: base.friends.map(more) } : {}),
+    ...(base.server && typeof base.server === 'object' ? { server: more(base.server) } : {}),
+  };
+}
+
+/** network() and onNetwork() of an instance, from its runtime. */
+function networkView(runtime: ToxRuntime): Pick<Instance, 'network' | 'onNetwork'> {
+  return {
+    network: () => runtime.node.connectionStatus,
+    onNetwork(listener) {
+      runtime.node.on('selfConnection', listener);
+      return () => void runtime.node.off('selfConnection', listener);
+    },
+  };
+}
+
 async function startServer(config: ResolvedConfig, log: Logger): Promise<Instance> {
-  const policy = config.rulesFile ? loadAnyRules(config.rulesFile) : undefined;
-  if (policy) log.info(`rules: ${policy.rules.length} rule(s) from ${config.rulesFile}${'format' in policy ? ' (tuntox format)' : ''}`);
-  if (policy && 'format' in policy) {
-    for (const warning of policy.warnings) log.warn(warning);
+  const startedAt = Date.now();
+  let policy: AccessPolicy | undefined = config.rulesFile ? loadAnyRules(config.rulesFile) : undefined;
+  const loaded = policy as ReturnType<typeof loadAnyRules> | undefined;
+  const names = friendNames(config, () => policy);
+  if (loaded) log.info(`rules: ${loaded.rules.length} rule(s) from ${config.rulesFile}${'format' in loaded ? ' (tuntox format)' : ''}`);
+  if (loaded && 'format' in loaded) {
+    for (const warning of loaded.warnings) log.warn(warning);
     if (config.sharedSecret === undefined && !config.whitelist) log.warn('tuntox rules apply to every friend: with no shared secret (-s) or whitelist (-i), anyone who knows this Tox ID may reach those targets');
   }
   const server = await ToxtunnelServer.start(
     {
       ...networkOptions(config),
+      friendName: names,
       policy,
       extensions: config.extensions,
       ...(config.sharedSecret !== undefined ? { sharedSecret: config.sharedSecret } : {}),
@@ -98,14 +157,30 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     log,
   );
   const watcher = config.rulesFile
-    ? new RulesWatcher(config.rulesFile, loadAnyRules, { apply: (rules, problem) => server.setPolicy(rules, problem), problem: (problem) => server.setRulesProblem(problem) }, log)
+    ? new RulesWatcher(
+        config.rulesFile,
+        loadAnyRules,
+        {
+          apply: (rules, problem) => {
+            policy = rules;
+            server.setPolicy(rules, problem);
+          },
+          problem: (problem) => server.setRulesProblem(problem),
+        },
+        log,
+      )
+>>>>>>> ops
     : undefined;
+  const rates = new RateMeter();
+  const seen = () => observe('server', server.runtime, server.stats, names, startedAt, rates);
+  const stopSampling = startRateSampling(rates, seen);
   watcher?.start();
   return {
     mode: 'server',
     toxId: server.toxId,
     server,
     async stop() {
+      stopSampling();
       watcher?.stop();
       server.stop();
       await lastDatagramsSent();
@@ -115,8 +190,12 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: network !== 'none', problems: network === 'none' ? ['not connected to the Tox network'] : [], network };
     },
     stats: () => server.stats.snapshot(),
-    status: () => ({ ...server.status(), ...where(server.runtime.node), pid: process.pid, dataDir: config.dataDir }),
-    list: () => server.stats.list(),
+    observe: seen,
+    status: () => ({ ...statusWith(server.status(), seen()), ...where(server.runtime.node), pid: process.pid, dataDir: config.dataDir }),
+    list: () => server.stats.list().map((t) => ({ ...t, ...(names(t.publicKey) ? { name: names(t.publicKey) } : {}) })),
+    describe: () => server.runtime.describe(names),
+    ...networkView(server.runtime),
+    pipe: () => Promise.reject(new ToxtunnelError('CLI_INVALID', 'pipe mode is a client mode (-m client --pipe host:port)')),
     close(ref) {
       const entry = server.stats.find(ref);
       if (!entry) return false;
@@ -128,9 +207,12 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
 }
 
 async function startClient(config: ResolvedConfig, log: Logger): Promise<Instance> {
+  const startedAt = Date.now();
+  const names: FriendNames = (key) => (key.toUpperCase() === config.serverId?.slice(0, 64) ? 'server' : undefined);
   const client = await ToxtunnelClient.start(
     {
       ...networkOptions(config),
+      friendName: names,
       serverId: config.serverId!,
       forwards: config.forwards,
       reverse: config.reverse,
@@ -144,11 +226,15 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
     },
     log,
   );
+  const rates = new RateMeter();
+  const seen = () => observe('client', client.runtime, client.stats, names, startedAt, rates);
+  const stopSampling = startRateSampling(rates, seen);
   return {
     mode: 'client',
     toxId: client.runtime.node.address.text,
     client,
     async stop() {
+      stopSampling();
       client.stop();
       await lastDatagramsSent();
     },
@@ -161,8 +247,12 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
       return { ok: problems.length === 0, problems, network };
     },
     stats: () => client.stats.snapshot(),
-    status: () => ({ ...client.status(), ...where(client.runtime.node), pid: process.pid, dataDir: config.dataDir }),
+    observe: seen,
+    status: () => ({ ...statusWith(client.status(), seen()), ...where(client.runtime.node), pid: process.pid, dataDir: config.dataDir }),
     list: () => client.list(),
+    describe: () => client.runtime.describe(names),
+    ...networkView(client.runtime),
+    pipe: (input, output, host, port) => client.carry(input, output, host, port, { kind: 'pipe' }),
     close: (ref) => client.closeTunnel(ref),
     on: (event, listener) => void client.on(event, listener),
   };

@@ -4,6 +4,7 @@
  * from and saved to data_dir), bootstrapped, with one FriendSession per friend fed by the
  * node's events, and the status lines people look for in the log.
  */
+import type { BootstrapNode } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { faultsFromEnvironment } from '../net/faults.ts';
 import { describeProxy } from '../config/proxy-url.ts';
@@ -14,13 +15,7 @@ import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { loadSavedata, prepareDataDir, writeSavedata } from './identity.ts';
 import type { Logger } from './logger.ts';
 
-export interface BootstrapNode {
-  host: string;
-  port: number;
-  publicKey: string;
-  /** TCP relay ports of that node (added as relays), if any. */
-  tcpPorts?: number[];
-}
+export type { BootstrapNode };
 
 export interface NetworkOptions {
   dataDir: string;
@@ -33,6 +28,8 @@ export interface NetworkOptions {
   bootstrapNodes: BootstrapNode[];
   startPort?: number;
   endPort?: number;
+  /** A friend's name (rules file, whitelist) for log lines, by public key. */
+  friendName?: (publicKey: string) => string | undefined;
   /** Remember where friends were (data_dir/tox_hints.json) and reach them there first. Default true. */
   addressHints?: boolean;
   /** Every Tox connection through this proxy (needs udp false). */
@@ -208,7 +205,8 @@ export class ToxRuntime {
 
   private onFriendConnection(friend: number, status: Connection): void {
     const key = this.node.friendPublicKey(friend) ?? '?';
-    this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (friend ${friend}, ${key.slice(0, 8)}…)`);
+    const name = this.options.friendName?.(key);
+    this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (${name ? `${name}, ` : ''}friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
     if (status !== 'none') this.rememberSoon();
     const wasOnline = session.liveness.state !== 'stopped';
@@ -217,10 +215,12 @@ export class ToxRuntime {
   }
 
   /** A multi-line summary of friends, links and tunnels (for SIGUSR2 and debugging). */
-  describe(): string {
-    const lines = [`node ${this.node.connectionStatus}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
+  describe(names: (publicKey: string) => string | undefined = () => undefined): string {
+    const lines = [`Tox network: ${STATUS_TEXT[this.node.connectionStatus]}; ${this.sessions.size} friend session(s); ${this.node.socketStats()}`];
     for (const session of this.sessions.values()) {
-      lines.push(`friend ${session.friendNumber} ${this.node.friendConnectionStatus(session.friendNumber)} (${session.protocol}, ${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
+      const name = names(session.publicKey);
+      const who = `${name ? `${name} ` : ''}(${session.publicKey.slice(0, 8)}…, friend ${session.friendNumber})`;
+      lines.push(`friend ${who} ${STATUS_TEXT[this.node.friendConnectionStatus(session.friendNumber)]} (${session.protocol}, ${session.liveness.state}, peer capabilities 0x${session.peerCapabilities.toString(16)}): ${session.link.describe()}, dropped frames ${session.droppedFrames}`);
       for (const tunnel of session.tunnels.values()) lines.push(`  ${tunnel.describe()}`);
     }
     return lines.join('\n');

@@ -16,6 +16,10 @@ export interface TunnelInfo {
   state: string;
   target: string;
   friend: number;
+  /** The friend's public key (64 hex). */
+  publicKey: string;
+  /** The friend's name (rules file or whitelist), when it has one. */
+  name?: string;
   tunnel: number;
   bytesIn: number;
   bytesOut: number;
@@ -42,6 +46,10 @@ export class TunnelStats {
   private readonly open = new Map<Tunnel, Entry>();
   private connectionsTotal = 0;
   private errors = 0;
+  /** Errors by kind: "tunnel" (a tunnel ended with an error), "open" (refused before it opened). */
+  private readonly errorKinds = new Map<string, number>();
+  /** Bytes of closed tunnels per friend public key. */
+  private readonly closedByFriend = new Map<string, { bytesIn: number; bytesOut: number }>();
   /** Bytes of tunnels already closed (open ones are added from their own counters). */
   private closedBytesIn = 0;
   private closedBytesOut = 0;
@@ -54,16 +62,46 @@ export class TunnelStats {
   }
 
   closed(tunnel: Tunnel, error: string | undefined): void {
-    if (error) this.errors++;
-    if (!this.open.delete(tunnel)) return;
+    if (error) this.countError('tunnel');
+    const entry = this.open.get(tunnel);
+    if (!entry || !this.open.delete(tunnel)) return;
     this.closedBytesIn += tunnel.stats.bytesIn;
     this.closedBytesOut += tunnel.stats.bytesOut;
+    const friend = this.closedByFriend.get(entry.session.publicKey) ?? { bytesIn: 0, bytesOut: 0 };
+    friend.bytesIn += tunnel.stats.bytesIn;
+    friend.bytesOut += tunnel.stats.bytesOut;
+    this.closedByFriend.set(entry.session.publicKey, friend);
     this.lastActivity = Math.max(this.lastActivity, tunnel.stats.lastActivity);
   }
 
   /** A connection that failed before it became a tunnel (refused, offline, denied…). */
-  failed(): void {
+  failed(kind = 'open'): void {
+    this.countError(kind);
+  }
+
+  private countError(kind: string): void {
     this.errors++;
+    this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
+  }
+
+  /** Errors so far by kind (for metrics). */
+  errorsByKind(): Record<string, number> {
+    return Object.fromEntries(this.errorKinds);
+  }
+
+  /** Bytes and open tunnels of one friend (by public key), closed tunnels included in the bytes. */
+  friend(publicKey: string): { bytesIn: number; bytesOut: number; tunnels: number } {
+    const closed = this.closedByFriend.get(publicKey);
+    let bytesIn = closed?.bytesIn ?? 0;
+    let bytesOut = closed?.bytesOut ?? 0;
+    let tunnels = 0;
+    for (const { session, tunnel } of this.open.values()) {
+      if (session.publicKey !== publicKey) continue;
+      bytesIn += tunnel.stats.bytesIn;
+      bytesOut += tunnel.stats.bytesOut;
+      tunnels++;
+    }
+    return { bytesIn, bytesOut, tunnels };
   }
 
   find(ref: string): Entry | undefined {
@@ -81,6 +119,7 @@ export class TunnelStats {
       state: tunnel.state,
       target: tunnel.target,
       friend: session.friendNumber,
+      publicKey: session.publicKey,
       tunnel: tunnel.id,
       bytesIn: tunnel.stats.bytesIn,
       bytesOut: tunnel.stats.bytesOut,

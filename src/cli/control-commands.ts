@@ -2,28 +2,22 @@
 /**
  * `toxtunnel status`, `toxtunnel list` and `toxtunnel close ID`: ask the toxtunnel running
  * with a data directory, over its control socket (../control/control-protocol.ts), and print
- * the answer for people (aligned `key: value` lines, a table of tunnels) or, with --json, as
- * the JSON the instance sent. Text that comes from the instance (host names a peer chose,
+ * the answer for people (./status-view.ts; a table of tunnels) or, with --json, as the JSON
+ * the instance sent. `status --watch` redraws the view every second with per-tunnel rates.
+ * The data directory comes from -c/-d as every subcommand resolves it (resolveConfigSource). Text that comes from the instance (host names a peer chose,
  * for one) is printed with control characters escaped, so it cannot drive the terminal.
  */
 import { resolve as resolvePath } from 'node:path';
-import { defaultDataDir } from '../config/data-dir.ts';
 import { controlRequest } from '../control/control-client.ts';
 import { type ControlCommand, type ControlRequest, controlSocketPath } from '../control/control-protocol.ts';
 import { lockHolder } from '../app/data-dir-lock.ts';
 import { isToxtunnelError, ToxtunnelError } from '../errors.ts';
+import { alignColumns, clean, formatStatus, friendName, humanBytes, humanDuration, humanRate, sparkline } from './status-view.ts';
 
 export interface ControlCommandOptions {
   dataDir: string;
   json: boolean;
   tunnel?: string;
-}
-
-/** The data directory as `run` resolves it without a config file: -d, TOXTUNNEL_DATA_DIR, the OS default. */
-export function controlDataDir(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
-  if (flag) return resolvePath(flag);
-  if (env.TOXTUNNEL_DATA_DIR) return resolvePath(env.TOXTUNNEL_DATA_DIR);
-  return defaultDataDir();
 }
 
 /** Runs one control command; returns the exit code (1: `close` found no such tunnel). Throws ToxtunnelError. */
@@ -57,7 +51,7 @@ export async function runControlCommand(cmd: Exclude<ControlCommand, 'carry' | '
     out(JSON.stringify(result ?? null, null, 2));
     return 0;
   }
-  const lines = cmd === 'list' && Array.isArray(result) ? formatTunnelList(result) : formatKeyValues(result);
+  const lines = cmd === 'list' && Array.isArray(result) ? formatTunnelList(result) : formatStatus(result);
   for (const line of lines) out(line);
   return 0;
 }
@@ -69,16 +63,6 @@ type Plain = Record<string, unknown>;
 
 function isPlain(value: unknown): value is Plain {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Control characters (C0, DEL, C1) shown as escapes: the text may come from a peer. */
-export function clean(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    if (c === '\r') return '\\r';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
 }
 
 /** One value on one line: scalars as text, objects as `k=v k=v`, arrays as JSON. */
@@ -94,76 +78,104 @@ function compact(value: unknown): string {
   return clean(JSON.stringify(value) ?? String(value));
 }
 
-/** `key: value` lines, keys of one level aligned, nested objects indented by two spaces. */
-export function formatKeyValues(value: unknown, indent = ''): string[] {
-  if (!isPlain(value)) {
-    if (Array.isArray(value)) return value.length === 0 ? [`${indent}(none)`] : value.map((item) => `${indent}- ${compact(item)}`);
-    return [`${indent}${compact(value)}`];
-  }
-  const entries = Object.entries(value);
-  if (entries.length === 0) return [`${indent}(empty)`];
-  const width = Math.max(...entries.map(([k]) => clean(k).length)) + 1;
-  const lines: string[] = [];
-  for (const [k, v] of entries) {
-    const key = `${clean(k)}:`;
-    if (isPlain(v) && Object.keys(v).length > 0) {
-      lines.push(`${indent}${key}`, ...formatKeyValues(v, `${indent}  `));
-    } else if (Array.isArray(v) && v.some((item) => typeof item === 'object' && item !== null)) {
-      lines.push(`${indent}${key}`, ...formatKeyValues(v, `${indent}  `));
-    } else if (Array.isArray(v)) {
-      lines.push(`${indent}${key.padEnd(width)} ${v.length === 0 ? '(none)' : v.map(compact).join(', ')}`);
-    } else {
-      lines.push(`${indent}${key.padEnd(width)} ${isPlain(v) ? '(empty)' : compact(v)}`);
-    }
-  }
-  return lines;
-}
+const bytes = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? humanBytes(v) : compact(v));
+const age = (v: unknown, now: number) => {
+  const at = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isNaN(at) ? '-' : humanDuration((now - at) / 1000);
+};
 
-export function formatBytes(value: unknown): string {
-  if (typeof value !== 'number' || !Number.isFinite(value)) return compact(value);
-  if (Math.abs(value) < 1024) return `${value} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let scaled = value;
-  let unit = 'B';
-  for (const next of units) {
-    if (Math.abs(scaled) < 1024) break;
-    scaled /= 1024;
-    unit = next;
-  }
-  return `${scaled.toFixed(1)} ${unit}`;
-}
+const COLUMNS: Array<{ title: string; keys: string[]; cell: (t: Plain, now: number) => string; right?: boolean }> = [
+  { title: 'ID', keys: ['id'], cell: (t) => compact(t.id) },
+  { title: 'FRIEND', keys: ['friend', 'publicKey', 'name'], cell: (t) => (t.publicKey !== undefined || t.name !== undefined ? friendName(t) : compact(t.friend)) },
+  { title: 'KIND', keys: ['kind'], cell: (t) => compact(t.kind) },
+  { title: 'STATE', keys: ['state'], cell: (t) => compact(t.state) },
+  { title: 'TARGET', keys: ['target'], cell: (t) => compact(t.target) },
+  { title: 'IN', keys: ['bytesIn'], cell: (t) => bytes(t.bytesIn), right: true },
+  { title: 'OUT', keys: ['bytesOut'], cell: (t) => bytes(t.bytesOut), right: true },
+  { title: 'OPEN FOR', keys: ['openedAt'], cell: (t, now) => age(t.openedAt, now), right: true },
+];
+const KNOWN = new Set<string>([...COLUMNS.flatMap((c) => c.keys), 'tunnel', 'lastActivity']);
 
-function formatTarget(value: unknown): string {
-  if (isPlain(value) && (typeof value.host === 'string' || typeof value.port === 'number') && Object.keys(value).length <= 2) {
-    const host = typeof value.host === 'string' ? clean(value.host) : '?';
-    return `${host.includes(':') ? `[${host}]` : host}:${compact(value.port)}`;
-  }
-  return compact(value);
-}
-
-const COLUMNS = [
-  { key: 'id', title: 'ID', format: compact },
-  { key: 'state', title: 'STATE', format: compact },
-  { key: 'target', title: 'TARGET', format: formatTarget },
-  { key: 'bytesIn', title: 'IN', format: formatBytes },
-  { key: 'bytesOut', title: 'OUT', format: formatBytes },
-] as const;
-const KNOWN = new Set<string>(COLUMNS.map((c) => c.key));
-
-/** A header line and one aligned row per tunnel; fields beyond the known ones go last as `k=v`. */
-export function formatTunnelList(items: readonly unknown[]): string[] {
+/** A header line and one aligned row per tunnel (columns only for the fields present); other fields go last as `k=v`. */
+export function formatTunnelList(items: readonly unknown[], now = Date.now()): string[] {
   if (items.length === 0) return ['no tunnels'];
   if (!items.every(isPlain)) return items.map((item) => compact(item));
-  const rows = items.map((item) => {
-    const cells: string[] = COLUMNS.map((c) => (item[c.key] === undefined ? '-' : c.format(item[c.key])));
-    const extra = Object.fromEntries(Object.entries(item).filter(([k]) => !KNOWN.has(k)));
-    cells.push(Object.keys(extra).length > 0 ? compact(extra) : '');
-    return cells;
-  });
-  const header: string[] = [...COLUMNS.map((c) => c.title), rows.some((r) => r.at(-1) !== '') ? 'OTHER' : ''];
-  const table = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  // Byte counts (IN, OUT) right-aligned, the last column unpadded.
-  const align = (cell: string, i: number, last: boolean) => (last ? cell : i === 3 || i === 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!));
-  return table.map((row) => row.map((cell, i) => align(cell, i, i === row.length - 1)).join('  ').trimEnd());
+  const columns = COLUMNS.filter((c) => items.some((t) => c.keys.some((k) => t[k] !== undefined)));
+  const extras = items.map((t) => compact(Object.fromEntries(Object.entries(t).filter(([k]) => !KNOWN.has(k)))));
+  const withOther = extras.some((e) => e !== '');
+  const table = [
+    [...columns.map((c) => c.title), ...(withOther ? ['OTHER'] : [])],
+    ...items.map((t, i) => [...columns.map((c) => (c.keys.every((k) => t[k] === undefined) ? '-' : c.cell(t, now))), ...(withOther ? [extras[i]!] : [])]),
+  ];
+  return alignColumns(table, new Set(columns.flatMap((c, i) => (c.right ? [i] : []))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// status --watch
+
+const HISTORY = 30;
+
+/** The live view: status and tunnels with rates and sparklines, redrawn every second until q, Ctrl-C or the instance goes away. */
+export async function watchStatus(dataDir: string, io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream } = { stdin: process.stdin, stdout: process.stdout }, intervalMs = 1000): Promise<number> {
+  const path = controlSocketPath(resolvePath(dataDir));
+  const tty = io.stdout.isTTY === true;
+  const history = new Map<string, { bytes: number; at: number; rates: number[] }>();
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const quit = () => {
+    stopped = true;
+    wake?.();
+  };
+  const onKey = (chunk: Buffer | string) => {
+    const text = String(chunk);
+    if (text.includes('q') || text.includes('Q') || text.includes('\u0003')) quit();
+  };
+  if (io.stdin.isTTY) io.stdin.setRawMode?.(true);
+  io.stdin.on('data', onKey);
+  io.stdin.resume();
+  process.once('SIGINT', quit);
+  process.once('SIGTERM', quit);
+  if (tty) io.stdout.write('\u001b[?25l'); // hide the cursor
+  try {
+    while (!stopped) {
+      const [status, list] = await Promise.all([controlRequest(path, { cmd: 'status' }), controlRequest(path, { cmd: 'list' })]);
+      const now = Date.now();
+      const lines = formatStatus(status, now);
+      const tunnels = Array.isArray(list) ? list.filter(isPlain) : [];
+      const seen = new Set<string>();
+      const table = [['ID', 'FRIEND', 'TARGET', 'IN', 'OUT', 'RATE', `LAST ${HISTORY}s`]];
+      for (const t of tunnels) {
+        const id = String(t.id);
+        seen.add(id);
+        const total = (Number(t.bytesIn) || 0) + (Number(t.bytesOut) || 0);
+        const h = history.get(id) ?? { bytes: total, at: now, rates: [] };
+        const rate = now > h.at ? (Math.max(0, total - h.bytes) * 1000) / (now - h.at) : 0;
+        if (history.has(id)) h.rates.push(rate);
+        if (h.rates.length > HISTORY) h.rates.shift();
+        history.set(id, { bytes: total, at: now, rates: h.rates });
+        table.push([clean(id), friendName(t), compact(t.target), bytes(t.bytesIn), bytes(t.bytesOut), humanRate(rate), sparkline(h.rates)]);
+      }
+      for (const id of history.keys()) if (!seen.has(id)) history.delete(id);
+      const frame = [
+        ...lines,
+        '',
+        ...(tunnels.length ? alignColumns(table, new Set([3, 4, 5])) : ['no tunnels open']),
+        '',
+        `${new Date(now).toLocaleTimeString()} — refreshed every ${intervalMs / 1000} s; q or Ctrl-C quits`,
+      ];
+      io.stdout.write(`${tty ? '\u001b[H\u001b[2J' : ''}${frame.join('\n')}\n`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, intervalMs).unref?.();
+      });
+    }
+    return 0;
+  } finally {
+    if (tty) io.stdout.write('\u001b[?25h');
+    io.stdin.off('data', onKey);
+    if (io.stdin.isTTY) io.stdin.setRawMode?.(false);
+    io.stdin.pause();
+    process.off('SIGINT', quit);
+    process.off('SIGTERM', quit);
+  }
 }

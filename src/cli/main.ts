@@ -2,39 +2,47 @@
 /**
  * The toxtunnel command line (flags as the C++ toxtunnel has them):
  *
- *   toxtunnel -m server [-c server.yaml] [-d DIR] [-l LEVEL] [-p TCP_PORT]
+ *   toxtunnel -m server [-c server.yaml] [-d DIR] [-l LEVEL] [-p TCP_PORT] [--metrics PORT]
  *   toxtunnel -m client --server-id ID -L 2222:127.0.0.1:22 [-L …]
  *   toxtunnel -m client --server-id ID --pipe 127.0.0.1:22        (ssh ProxyCommand)
  *   toxtunnel -m client --server-id ID -R 8080:127.0.0.1:80 -D 1080 [-s SECRET]
- *   toxtunnel print-id [-d DIR] [--qr] [--color]
+ *   toxtunnel print-id [-c FILE] [-d DIR] [--public-key] [--qr]
+ *   toxtunnel status|list|close … [-c FILE] [-d DIR]
  *
- * A thin shell: each command turns flags into a resolved config and calls the library.
- * Every failure is one clear line (never a stack trace) and a non-zero exit code.
+ * A thin shell: each command turns flags into a resolved config and calls the library. The
+ * command line is parsed by cac alone; each subcommand declares only its own options (so its
+ * --help lists only those, and another command's flag is an error). Every failure is one
+ * clear line (never a stack trace): exit 2 for bad usage or configuration, 1 for a runtime
+ * failure. A closed stdout (`toxtunnel status | head -1`) ends the command quietly.
  */
-import { cac } from 'cac';
-import { isToxtunnelError } from '../errors.ts';
-import { initFlagsFromArgv, runInit } from '../init/init-command.ts';
-import { controlDataDir, runControlCommand } from './control-commands.ts';
+import { cac, type Command } from 'cac';
+import { exitCodeFor, isToxtunnelError } from '../errors.ts';
+import { type InitFlags, runInit } from '../init/init-command.ts';
+import { runControlCommand, watchStatus } from './control-commands.ts';
 import { printInvite } from './invite-command.ts';
 import { printId } from './print-id.ts';
 import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
+import { VERSION } from '../version.ts';
+import { resolveConfigSource } from '../config/config.ts';
+import { allValues, lastValue, type ParsedFlags, protectArgv, unprotect } from './argv.ts';
 import { TUNTOX_ALIASES, TUNTOX_HELP, tuntoxFlags } from '../tuntox/cli-aliases.ts';
 
-declare const __TOXTUNNEL_VERSION__: string | undefined;
-export const VERSION = typeof __TOXTUNNEL_VERSION__ === 'string' ? __TOXTUNNEL_VERSION__ : 'dev';
+export { VERSION };
 
 /** Exit codes: 1 runtime failure, 2 bad usage or configuration. */
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
+let commandName = '';
+
 function fail(error: unknown): never {
   if (isToxtunnelError(error)) {
     process.stderr.write(`toxtunnel: error: ${error.message}\n`);
-    process.exit(error.code.startsWith('CONFIG_') || error.code.startsWith('CLI_') || error.code.endsWith('_INVALID') ? EXIT_USAGE : EXIT_FAILURE);
+    process.exit(exitCodeFor(error.code));
   }
   if (error instanceof Error && error.name === 'CACError') {
-    process.stderr.write(`toxtunnel: error: ${error.message} (see toxtunnel --help)\n`);
+    process.stderr.write(`toxtunnel: error: ${usageMessage(error.message)} (see toxtunnel ${commandName ? `${commandName} ` : ''}--help)\n`);
     process.exit(EXIT_USAGE);
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -43,191 +51,220 @@ function fail(error: unknown): never {
   process.exit(EXIT_FAILURE);
 }
 
-const cli = cac('toxtunnel');
-// Every value is read as text ([String]): an all-digit Tox ID must not become a number.
-const text = { type: [String] };
-cli
-  .option('-m, --mode <mode>', 'server or client', text)
-  .option('-c, --config <file>', 'YAML config file', text)
-  .option('-d, --data-dir <dir>', 'where tox_save.dat (the identity) lives', text)
-  .option('-l, --log-level <level>', 'error, warn, info, debug or trace', text)
-  .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)', text)
-  .option('--server-id <id>', 'client: the server\'s Tox ID (76 hex characters)', text)
-  .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable)', text)
-  .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)', text)
-  .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable)', text)
-  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one', text)
-  .option('--invite <line>', 'client: a `toxtunnel invite` line: the server\'s ID, secret and address hints (docs/invite.md)', text)
-  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)', text)
-  .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)', text)
-  .option('--protocol <protocol>', 'client: the server\'s protocol: auto (detect), toxtunnel or tuntox', text)
-  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
-  .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)');
-
-for (const alias of TUNTOX_ALIASES) cli.option(alias.flag, `tuntox: ${alias.meaning}`, text);
-
-/**
- * The raw text of every value of a flag, read from argv itself: cac's parser turns an
- * all-digit value (a Tox ID can be one) into a lossy number before `type` applies.
- */
-function rawValues(argv: string[], names: string[]): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') break;
-    for (const name of names) {
-      if (arg === name && i + 1 < argv.length) values.push(argv[++i]!);
-      else if (arg.startsWith(`${name}=`)) values.push(arg.slice(name.length + 1));
-    }
+/** cac's messages, said for this program: `init -p` is the classic mix-up of the two port flags. */
+function usageMessage(message: string): string {
+  const unknown = /^Unknown option `(.+)`$/.exec(message);
+  if (unknown && commandName === 'init' && (unknown[1] === '-p' || unknown[1] === '--p')) {
+    return 'init has no -p: the service port is --port (e.g. init ssh --port 2200); -p is the Tox relay port of a running server (tox.tcp_port in server.yaml)';
   }
-  return values;
+  if (unknown) return `unknown option ${unknown[1]} for ${commandName ? `toxtunnel ${commandName}` : 'the server/client run'}`;
+  const missingValue = /^option `(.+?) <.*` value is missing$/.exec(message);
+  if (missingValue) return `${missingValue[1]} needs a value`;
+  if (/^missing required args for command `close/.test(message)) return 'close needs the tunnel to close: toxtunnel close ID (the ids are in toxtunnel list)';
+  const unused = /^Unused args: (.+)$/.exec(message);
+  if (unused) return `unexpected argument${unused[1]!.includes(',') ? 's' : ''} ${unused[1]!.replace(/`/g, '')}`;
+  return message;
 }
 
-/** Flags as text; for single-valued flags the last one wins, as in ssh. */
-function normalize(argv: string[]): RunFlags {
-  const last = (...names: string[]) => rawValues(argv, names).at(-1);
+// A closed stdout or stderr (a pager or `head` quit) is not an error of ours: a one-shot
+// command ends quietly; a running server or client drops the lines and keeps running.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') fail(error);
+    if (commandName !== '') process.exit(process.exitCode ?? 0);
+  });
+}
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+const cli = cac('toxtunnel');
+
+/** -c and -d: every subcommand that works on an instance resolves them the same way (resolveConfigSource). */
+function withLocation(command: Command, what: string): Command {
+  return command
+    .option('-c, --config <file>', `YAML config file; its data_dir is ${what}`)
+    .option('-d, --data-dir <dir>', `data directory (overrides the config's data_dir): ${what}`);
+}
+
+function withNetworkFlags(command: Command): Command {
+  return command
+    .option('-m, --mode <mode>', 'server or client')
+    .option('-l, --log-level <level>', 'error, warn, info, debug or trace')
+    .option('--server-id <id>', "client: the server's Tox ID (76 hex characters)")
+    .option('-L, --local <spec>', 'client: forward [bind:]port:host:hostport (repeatable), e.g. -L 2222:127.0.0.1:22')
+    .option('-R, --remote <spec>', 'client: the server listens on [bind:]port, connections come to host:hostport here (repeatable)')
+    .option('-D, --dynamic <spec>', 'client: SOCKS5 proxy on [bind:]port (repeatable), e.g. -D 1080');
+}
+
+/** cac's key of a flag name: "-i" → "i", "--data-dir" → "dataDir". */
+const flagKey = (name: string) => name.replace(/^-+/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+const runFlags = (f: ParsedFlags): RunFlags => {
+  // tuntox's aliases (-i, -W, -C, -f) and the mode its flags imply (docs/tuntox.md).
   const tuntox = tuntoxFlags(
-    (names) => rawValues(argv, names),
-    (names) => argv.some((arg) => names.some((name) => arg === name || arg.startsWith(`${name}=`))),
+    (names) => names.flatMap((name) => allValues(f[flagKey(name)])),
+    (names) => names.some((name) => f[flagKey(name)] !== undefined && f[flagKey(name)] !== false),
   );
   return {
-    mode: last('-m', '--mode'),
+    mode: lastValue(f.mode),
     impliedMode: tuntox.impliedMode,
-    config: last('-c', '--config'),
-    dataDir: last('-d', '--data-dir') ?? tuntox.dataDir,
-    logLevel: last('-l', '--log-level'),
-    port: last('-p', '--port'),
-    serverId: last('--server-id'),
-    local: rawValues(argv, ['-L', '--local']),
-    remote: rawValues(argv, ['-R', '--remote']),
-    dynamic: rawValues(argv, ['-D', '--dynamic']),
-    pipe: last('--pipe') ?? tuntox.pipe,
-    secret: last('-s', '--secret'),
-    protocol: last('--protocol'),
+    config: lastValue(f.config),
+    dataDir: lastValue(f.dataDir) ?? tuntox.dataDir,
+    logLevel: lastValue(f.logLevel),
+    port: lastValue(f.port),
+    serverId: lastValue(f.serverId),
+    local: allValues(f.local),
+    remote: allValues(f.remote),
+    dynamic: allValues(f.dynamic),
+    pipe: lastValue(f.pipe) ?? tuntox.pipe,
+    secret: lastValue(f.secret),
+    protocol: lastValue(f.protocol),
     rulesFile: tuntox.rulesFile,
     tuntoxIds: tuntox.tuntoxIds,
-    invite: last('--invite'),
-    ...(argv.includes('--allow-any') ? { allowAny: true } : {}),
-    proxy: last('--proxy'),
+    metrics: lastValue(f.metrics),
+    bootstrap: allValues(f.bootstrap),
+    invite: lastValue(f.invite),
+    proxy: lastValue(f.proxy),
+    ...(f.allowAny === true ? { allowAny: true } : {}),
+    service: f.service === true,
   };
-}
+};
 
-cli
-  .command('print-id', 'print this machine\'s Tox ID (creating the identity if there is none)')
-  .option('-d, --data-dir <dir>', 'data directory', text)
+const exitWith = (code: number) => {
+  process.exitCode = code;
+};
+const print = (line: string) => void process.stdout.write(`${line}\n`);
+
+withLocation(cli.command('print-id', "print this machine's Tox ID (creating and saving the identity if there is none)"), 'where the identity (tox_save.dat) is')
+  .option('--public-key', 'print only the public key (64 hex): what a rules file names a friend by')
   .option('--qr', 'also print the ID as a QR code')
   .option('--color', 'colour the QR code (white on black)')
-  .action((flags: { qr?: boolean; color?: boolean }) =>
-    printId({ dataDir: rawValues(process.argv, ['-d', '--data-dir']).at(-1), qr: flags.qr, color: flags.color }).catch(fail),
+  .example('  $ toxtunnel print-id -c server.yaml')
+  .action((f: ParsedFlags) =>
+    printId({ config: lastValue(f.config), dataDir: lastValue(f.dataDir), publicKey: f.publicKey === true, qr: f.qr === true, color: f.color === true }),
   );
 
-cli
-  .command('invite', 'server: print an invite line for a client: Tox ID, shared secret, address hints of the running server (docs/invite.md)')
-  .option('-c, --config <file>', 'the server\'s YAML config file', text)
-  .option('-d, --data-dir <dir>', 'data directory of the server', text)
-  .option('--address <host>', 'an address of this machine to put in the invite (repeatable; none by default)', text)
+withLocation(
+  cli.command('invite', 'server: print an invite line for a client: Tox ID, shared secret, address hints of the running server (docs/invite.md)'),
+  'the server\'s',
+)
+  .option('--address <host>', 'an address of this machine to put in the invite (repeatable; none by default)')
   .option('--qr', 'also print the invite as a QR code')
-  .action((flags: { qr?: boolean }) =>
-    printInvite({ ...normalize(process.argv.slice(2)), addresses: rawValues(process.argv, ['--address']), qr: flags.qr === true }, (line) => process.stdout.write(`${line}\n`))
-      .then((code) => {
-        process.exitCode = code;
-      })
-      .catch(fail),
-  );
+  .example('  $ toxtunnel invite -c server.yaml --address 192.0.2.10')
+  .action((f: ParsedFlags) => printInvite({ ...runFlags(f), addresses: allValues(f.address), qr: f.qr === true }, print).then(exitWith));
 
 cli
   .command('init [scenario]', 'write server.yaml, client.yaml and rules.yaml for a scenario: ssh, rdp, vnc, postgres, mysql, redis, mongodb, web, nas, contractor (docs/init.md)')
-  .option('--host <host>', 'the host the client may reach, as the server sees it (default 127.0.0.1)', text)
-  .option('--port <port>', 'the service port (default: the scenario\'s)', text)
-  .option('--ports <list>', 'several ports or service names, e.g. 445,5001 or smb,ssh ("all": every port, broad)', text)
-  .option('--local-port <port>', 'the client\'s local port(s), one per service port (default: same, +10000 below 1024, ssh 2222)', text)
-  .option('--client-key <key>', 'the client\'s public key (64 hex; or its whole Tox ID)', text)
-  .option('--server-id <id>', 'the server\'s Tox ID (76 hex)', text)
-  .option('--expires <when>', 'temporary access: 30m, 8h, 2d, or an ISO time (contractor: default 8h)', text)
-  .option('-o, --out <dir>', 'where to write the files (default: the current directory)', text)
+  .option('--host <host>', 'the host the client may reach, as the server sees it (default 127.0.0.1)')
+  .option('--port <port>', "the service's port on that host (default: the scenario's, e.g. 22 for ssh)")
+  .option('--ports <list>', 'several service ports or names, e.g. 445,5001 or smb,ssh ("all": every port, broad)')
+  .option('--local-port <port>', "the client's local port(s), one per service port (default: same, +10000 below 1024, ssh 2222)")
+  .option('--client-key <key>', "the client's public key (64 hex; or its whole Tox ID)")
+  .option('--server-id <id>', "the server's Tox ID (76 hex)")
+  .option('--expires <when>', 'temporary access: 30m, 8h, 2d, or an ISO time (contractor: default 8h)')
+  .option('-o, --out <dir>', 'where to write the files (default: the current directory)')
   .option('--force', 'overwrite existing files')
   .option('--allow-broad', 'allow a host pattern, a subnet or every port (warned)')
   .option('-y, --yes', 'ask nothing, even on a terminal (take the defaults)')
-  // Values are read raw from argv (like print-id's -d): cac would turn an all-digit key or port list into a number.
-  .action((scenario: string | undefined) =>
-    runInit(scenario === undefined ? [] : [String(scenario)], initFlagsFromArgv(process.argv), {
+  .example('  $ toxtunnel init ssh --port 2200 --yes')
+  .action((scenario: string | undefined, f: ParsedFlags) =>
+    runInit(scenario === undefined ? [] : [String(scenario)], f as InitFlags, {
       stdin: process.stdin,
       stdout: process.stdout,
       stderr: process.stderr,
       isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
-    })
-      .then((code) => {
-        process.exitCode = code;
-      })
-      .catch(fail),
+    }).then(exitWith),
   );
 
-// -d is read raw from argv (like print-id): cac would turn an all-digit dir into a number.
-const controlDataDirFlag = () => rawValues(process.argv, ['-d', '--data-dir']).at(-1);
-const runControl = (cmd: 'status' | 'list' | 'close', flags: { json?: boolean }, tunnel?: string) =>
-  runControlCommand(cmd, { dataDir: controlDataDir(controlDataDirFlag()), json: flags.json === true, tunnel }, (line) => process.stdout.write(`${line}\n`))
-    .then((code) => {
-      process.exitCode = code;
-    })
-    .catch(fail);
+const controlDataDir = (f: ParsedFlags) => resolveConfigSource({ config: lastValue(f.config), dataDir: lastValue(f.dataDir) }).dataDir;
 
-cli
-  .command('status', 'show the state of the toxtunnel running with this data directory')
-  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
+withLocation(cli.command('status', 'show the state of the running toxtunnel: network, friends, tunnels, traffic'), 'the running instance\'s')
+  .option('--json', 'print the answer as JSON (raw numbers)')
+  .option('-w, --watch', 'a live view, refreshed every second (q or Ctrl-C quits)')
+  .example('  $ toxtunnel status -c client.yaml')
+  .action((f: ParsedFlags) =>
+    f.watch === true ? watchStatus(controlDataDir(f)).then(exitWith) : runControlCommand('status', { dataDir: controlDataDir(f), json: f.json === true }, print).then(exitWith),
+  );
+
+withLocation(cli.command('top', 'the live view of the running toxtunnel (status --watch): rates and sparklines, refreshed every second; q quits'), "the running instance's")
+  .example('  $ toxtunnel top -c server.yaml')
+  .action((f: ParsedFlags) => watchStatus(controlDataDir(f)).then(exitWith));
+
+withLocation(cli.command('list', 'list the tunnels of the running toxtunnel'), 'the running instance\'s')
+  .option('--json', 'print the answer as JSON (raw numbers)')
+  .example('  $ toxtunnel list -c client.yaml')
+  .action((f: ParsedFlags) => runControlCommand('list', { dataDir: controlDataDir(f), json: f.json === true }, print).then(exitWith));
+
+withLocation(cli.command('close <tunnel>', 'close one tunnel of the running toxtunnel (refs: toxtunnel list)'), 'the running instance\'s')
   .option('--json', 'print the answer as JSON')
-  .action((flags: { json?: boolean }) => runControl('status', flags));
+  .example('  $ toxtunnel close 0:3 -c client.yaml')
+  .action((tunnel: string, f: ParsedFlags) => runControlCommand('close', { dataDir: controlDataDir(f), json: f.json === true, tunnel: String(tunnel) }, print).then(exitWith));
 
-cli
-  .command('list', 'list the tunnels of the running toxtunnel')
-  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
-  .option('--json', 'print the answer as JSON')
-  .action((flags: { json?: boolean }) => runControl('list', flags));
-
-cli
-  .command('close <tunnel>', 'close one tunnel of the running toxtunnel (refs: toxtunnel list)')
-  .option('-d, --data-dir <dir>', 'data directory of the running toxtunnel', text)
-  .option('--json', 'print the answer as JSON')
-  .action((tunnel: string, flags: { json?: boolean }) => runControl('close', flags, String(tunnel)));
-
-cli
-  .command('doctor', 'check the setup bottom up (runtime, config, rules, identity, ports, Tox network, server, tunnels); says how to fix the first broken layer (docs/doctor.md)')
+withNetworkFlags(
+  withLocation(
+    cli.command('doctor', 'check the setup bottom up (runtime, config, rules, identity, ports, Tox network, server, tunnels); says how to fix the first broken layer (docs/doctor.md)'),
+    'the one checked',
+  ),
+)
+  .option('--allow-any', 'server: check it as started with --allow-any')
   .option('--json', 'print the checks as JSON')
-  .option('--timeout <seconds>', 'how long each network check may wait (default 30)', text)
-  // Values are read raw from argv, as the run command's (normalize): cac would turn an all-digit Tox ID into a number.
-  .action((flags: { json?: boolean }) =>
-    runDoctor({ ...normalize(process.argv.slice(2)), json: flags.json === true, timeout: rawValues(process.argv, ['--timeout']).at(-1) }, (line) =>
-      process.stdout.write(`${line}\n`),
-    )
-      .then((code) => {
-        process.exitCode = code;
-      })
-      .catch(fail),
-  );
+  .option('--timeout <seconds>', 'how long each network check may wait (default 30)')
+  .example('  $ toxtunnel doctor -c client.yaml')
+  .action((f: ParsedFlags) => runDoctor({ ...runFlags(f), json: f.json === true, timeout: lastValue(f.timeout) }, print).then(exitWith));
 
-cli
-  .command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)')
-  // Takes the run command's -c (a client config), -d, -l, --server-id, --proxy, -s (global options).
-  // Values are read raw from argv, as the run command's (normalize); loaded on use (the SDK is only needed here).
-  .action(() =>
-    import('../mcp/mcp-command.ts')
-      .then(({ runMcp }) => runMcp(normalize(process.argv.slice(2)), VERSION))
-      .catch(fail),
-  );
+withLocation(
+  cli.command('mcp', 'serve the Model Context Protocol on stdio for AI assistants: tunnel_create, tunnel_list, tunnel_close, tunnel_stats, server_status, print_id (docs/mcp.md)'),
+  'the client\'s',
+)
+  .option('-l, --log-level <level>', 'error, warn, info, debug or trace (logs go to stderr)')
+  .option('--server-id <id>', "the server's Tox ID (76 hex characters)")
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (docs/proxy.md)')
+  .option('-s, --secret <secret>', 'shared secret sent in the friend request (prefer TOXTUNNEL_SHARED_SECRET)')
+  .example('  $ toxtunnel mcp -c client.yaml')
+  // The SDK is loaded on use: only this command needs it.
+  .action((f: ParsedFlags) => import('../mcp/mcp-command.ts').then(({ runMcp }) => runMcp(runFlags(f), VERSION)));
 
-cli.command('[...args]', 'run the server or the client').action((args: string[], options: { service?: boolean }) => {
-  if (args.length > 0) fail(Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' }));
-  return run({ ...normalize(process.argv.slice(2)), service: options.service === true }).catch(fail);
+const runCommand = withNetworkFlags(withLocation(cli.command('[...args]', 'run the server or the client').usage('-m server|client [-c FILE] [options]   (or: toxtunnel <command> --help)'), 'where the identity and the control socket live'))
+  .option('-p, --port <port>', 'TCP port of our own Tox relay (0 = none)')
+  .option('--pipe <host:port>', 'client: carry stdin/stdout to host:port (ssh ProxyCommand); through the running client when there is one')
+  .option('--invite <line>', "client: a `toxtunnel invite` line: the server's ID, secret and address hints (docs/invite.md)")
+  .option('--proxy <url>', 'reach the Tox network only through socks5://host:port or http://host:port (UDP off; default: ALL_PROXY; none: no proxy; docs/proxy.md)')
+  .option('-s, --secret <secret>', 'shared secret: the server accepts only friend requests carrying it (prefer TOXTUNNEL_SHARED_SECRET: flags show in ps)')
+  .option('--bootstrap <host:port:key>', 'a bootstrap node (repeatable; replaces tox.bootstrap_nodes), e.g. --bootstrap 127.0.0.1:33445:<64 hex DHT key>')
+  .option('--metrics <[bind:]port>', 'serve Prometheus metrics on http://bind:port/metrics (bind default 127.0.0.1)')
+  .option('--allow-any', 'server: admit EVERY friend and let it reach any host, when no rules file, secret or whitelist configures access (not recommended; warned at every start)')
+  .option('--service', 'run under a service manager: plain log lines on stderr; systemd readiness and watchdog (docs/service.md)')
+  .option('--protocol <protocol>', "client: the server's protocol: auto (detect), toxtunnel or tuntox")
+  .example('  $ toxtunnel -m client --server-id <76 hex> -L 2222:127.0.0.1:22')
+  .action((args: string[], f: ParsedFlags) => {
+    if (args.length > 0) throw Object.assign(new Error(`unknown command "${args[0]}"`), { name: 'CACError' });
+    return run(runFlags(f));
+  });
+
+for (const alias of TUNTOX_ALIASES) runCommand.option(alias.flag, `tuntox: ${alias.meaning}`);
+
+// cac pads every option line to the description's end: no trailing spaces in our help.
+// tuntox's aliases are listed once, in a section of their own at the end of the run help.
+cli.help((sections) => {
+  const hasAliases = sections.some((section) => section.body.includes(' tuntox: '));
+  const cleaned = sections.map((section) => ({
+    ...section,
+    body: section.body
+      .split('\n')
+      .filter((line) => !line.includes(' tuntox: '))
+      .join('\n')
+      .replace(/[ \t]+$/gm, ''),
+  }));
+  return hasAliases ? [...cleaned, { body: TUNTOX_HELP }] : cleaned;
 });
-
-// tuntox's aliases are listed once, in their own section at the end.
-cli.help((sections) => [
-  ...sections.map((section) => (section.title === 'Options' ? { ...section, body: section.body.split('\n').filter((line) => !line.includes(' tuntox: ')).join('\n') } : section)),
-  { body: TUNTOX_HELP },
-]);
 cli.version(VERSION, '-v, --version');
 
 try {
-  cli.parse(process.argv, { run: false });
+  const argv = protectArgv(process.argv);
+  cli.parse(argv, { run: false });
+  commandName = cli.matchedCommandName ?? '';
+  cli.args = unprotect(cli.args);
+  cli.options = unprotect(cli.options);
   await cli.runMatchedCommand();
 } catch (error) {
   fail(error);

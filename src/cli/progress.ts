@@ -14,9 +14,8 @@ const HOW = { udp: 'direct (UDP)', tcp: 'through a TCP relay', none: 'offline' }
 export function showConnectionProgress(instance: Instance, log: Logger, tty: boolean): () => void {
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-  const runtime = (instance.client ?? instance.server)!.runtime;
-  const node = runtime.node;
-  let phase: 'dht' | 'server' | 'done' = node.connectionStatus === 'none' ? 'dht' : instance.client ? 'server' : 'done';
+  const isClient = instance.mode === 'client';
+  let phase: 'dht' | 'server' | 'done' = instance.network() === 'none' ? 'dht' : isClient ? 'server' : 'done';
   const describe = () =>
     phase === 'dht'
       ? 'waiting for the Tox network (bootstrap nodes, DHT)'
@@ -24,16 +23,16 @@ export function showConnectionProgress(instance: Instance, log: Logger, tty: boo
   if (phase !== 'done') log.info(`${describe()}…`);
   const onSelf = (status: 'none' | 'tcp' | 'udp') => {
     if (phase !== 'dht' || status === 'none') return;
-    phase = instance.client ? 'server' : 'done';
+    phase = isClient ? 'server' : 'done';
     log.info(`connected to the Tox network after ${elapsed()}${phase === 'server' ? `; ${describe()}…` : ''}`);
   };
-  node.on('selfConnection', onSelf);
+  const unsubscribe = instance.onNetwork(onSelf);
   instance.on('server', (ready) => {
     if (!ready || phase === 'done') return;
     phase = 'done';
-    const client = instance.client!;
-    const status = client.status() as { server: { connection: 'none' | 'tcp' | 'udp' } };
-    log.info(`the server is online, ${HOW[status.server.connection]}, after ${elapsed()}: tunnels can open`);
+    const seen = instance.observe().friends;
+    const server = seen.find((f) => f.name === 'server') ?? seen[0];
+    log.info(`the server is online, ${HOW[server?.connection ?? 'none']}, after ${elapsed()}: tunnels can open`);
   });
   const timer = tty
     ? setInterval(() => {
@@ -44,6 +43,6 @@ export function showConnectionProgress(instance: Instance, log: Logger, tty: boo
   timer?.unref?.();
   return () => {
     if (timer) clearInterval(timer);
-    node.off('selfConnection', onSelf);
+    unsubscribe();
   };
 }

@@ -15,6 +15,8 @@ import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-
 import { createLogger } from './logging.ts';
 import { attachPipe, openCarrier } from './pipe-attach.ts';
 import { showConnectionProgress } from './progress.ts';
+import { type MetricsServer, runtimeName, startMetricsServer } from '../metrics/prometheus.ts';
+import { VERSION } from '../version.ts';
 
 /** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */
 export type RunFlags = CliFlags & { service?: boolean };
@@ -36,6 +38,16 @@ export async function run(flags: RunFlags): Promise<void> {
   const instance = await start(config, log);
   if (!config.pipe) showConnectionProgress(instance, log, Boolean(process.stderr.isTTY) && !flags.service);
   const control = config.controlSocket && !config.pipe ? await openControl(instance, config.dataDir, log) : undefined;
+  let metrics: MetricsServer | undefined;
+  if (config.metrics) {
+    try {
+      metrics = await startMetricsServer(config.metrics, () => instance.observe(), { version: VERSION, runtime: runtimeName() }, log);
+    } catch (error) {
+      await control?.close().catch(() => {});
+      await instance.stop();
+      throw error;
+    }
+  }
   if (notifier) {
     const up = `tunnels up; Tox ID ${instance.toxId}`;
     notifier.ready(up);
@@ -43,12 +55,13 @@ export async function run(flags: RunFlags): Promise<void> {
   }
   const stop = async () => {
     await control?.close().catch(() => {});
+    await metrics?.close().catch(() => {});
     await instance.stop();
   };
   stopOnSignals(stop, log, notifier);
-  process.on('SIGUSR2', () => log.info(`state:\n${(instance.server ?? instance.client)!.runtime.describe()}`));
-  if (config.pipe && instance.client) {
-    const failure = await instance.client.carry(process.stdin, process.stdout, config.pipe.host, config.pipe.port, { kind: 'pipe' });
+  process.on('SIGUSR2', () => log.info(`state:\n${instance.describe()}`));
+  if (config.pipe) {
+    const failure = await instance.pipe(process.stdin, process.stdout, config.pipe.host, config.pipe.port);
     await stop();
     if (failure) log.error(`pipe to ${config.pipe.host}:${config.pipe.port}: ${failure.error}`);
     process.exit(failure ? 1 : 0);

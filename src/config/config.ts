@@ -10,14 +10,26 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { CLIENT_PROTOCOLS, type ClientProtocol, type Forward, type ReverseForward, type SocksListener } from '../app/client.ts';
-import type { BootstrapNode } from '../app/tox-runtime.ts';
+import type { Node } from 'yaml';
+import { CLIENT_PROTOCOLS, type ClientProtocol } from '../app/client.ts';
+import type { BootstrapNode, Forward, ReverseForward, SocksListener } from './specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { parseInvite } from '../app/invite.ts';
+import { osErrorText } from '../os-errors.ts';
 import type { FriendHint } from '../tox/tox-node.ts';
+import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
-import { type HostPort, parseForwardSpec, parseHostPort, parsePort, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
+import {
+  type HostPort,
+  parseBootstrapSpec,
+  parseForwardSpec,
+  parseHostPort,
+  parseMetricsSpec,
+  parsePort,
+  parseReverseSpec,
+  parseSocksSpec,
+} from './forward-spec.ts';
 import { parseProxyUrl } from './proxy-url.ts';
 import { check, parseYaml, type Spec } from './yaml-schema.ts';
 import type { ProxyOptions } from '../tox/tox-node.ts';
@@ -29,10 +41,20 @@ export const BOOTSTRAP_MODES = ['auto', 'lan', 'none'] as const;
 export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
 
 const port: Spec = { type: 'int', min: 1, max: 65535 };
-const hex = (chars: number, what: string): Spec => ({
-  type: 'string',
-  check: (v) => (new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim()) ? undefined : `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`),
-});
+const hexProblem = (v: string, chars: number, what: string): string | undefined =>
+  new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim())
+    ? undefined
+    : ((chars === 64 ? keyHint(v, 'public key') : undefined) ?? `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`);
+const hex = (chars: number, what: string): Spec => ({ type: 'string', check: (v) => hexProblem(v, chars, what) });
+/** The message of the error `parse` throws, for a schema check (which then adds file and line). */
+function problemOf(parse: () => unknown): string | undefined {
+  try {
+    parse();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 export const CONFIG_SPEC: Spec = {
   type: 'map',
@@ -41,6 +63,7 @@ export const CONFIG_SPEC: Spec = {
     data_dir: { type: 'string' },
     extensions: { type: 'bool' }, // ours: negotiate half-close and reverse tunnels (default true)
     control_socket: { type: 'bool' }, // ours: data_dir/control.sock for toxtunnel status/list/close
+    metrics: { type: 'string', check: (v) => problemOf(() => parseMetricsSpec(v, 'metrics')) }, // ours: Prometheus /metrics on [bind:]port
     logging: { type: 'map', keys: { level: { type: 'enum', values: LOG_LEVELS } } },
     tox: {
       type: 'map',
@@ -72,7 +95,8 @@ export const CONFIG_SPEC: Spec = {
       keys: {
         rules_file: { type: 'string' },
         shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
-        whitelist: { type: 'list', item: hex(64, "a friend's public key") }, // ours
+        // ours: a key, or {public_key, name} (the name shows in logs, status and list)
+        whitelist: { type: 'list', item: { type: 'map', keys: { public_key: hex(64, "a friend's public key"), name: { type: 'string' } }, orString: (v) => hexProblem(v, 64, "a friend's public key") } },
         allow_any: { type: 'bool' }, // ours: admit every friend when nothing else configures access
         max_friends: { type: 'int', min: 1, max: 10000 }, // ours: friend requests beyond it are refused
       },
@@ -85,6 +109,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseForwardSpec(v)), // as -L writes it
             keys: {
               local_port: { type: 'int', min: 0, max: 65535 },
               remote_host: { type: 'string' },
@@ -104,6 +129,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseReverseSpec(v)), // as -R writes it
             keys: { remote_port: port, remote_bind: { type: 'string' }, local_host: { type: 'string' }, local_port: port },
           },
         },
@@ -112,6 +138,7 @@ export const CONFIG_SPEC: Spec = {
           type: 'list',
           item: {
             type: 'map',
+            orString: (v) => problemOf(() => parseSocksSpec(v)), // as -D writes it
             keys: { port: { type: 'int', min: 0, max: 65535 }, bind: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } },
           },
         },
@@ -126,6 +153,7 @@ export interface ConfigFile {
   data_dir?: string;
   extensions?: boolean;
   control_socket?: boolean;
+  metrics?: string;
   logging?: { level?: LogLevel };
   tox?: {
     udp_enabled?: boolean;
@@ -138,30 +166,36 @@ export interface ConfigFile {
     proxy?: string;
     bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
   };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: string[]; allow_any?: boolean; max_friends?: number };
+  server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }>; allow_any?: boolean; max_friends?: number };
   client?: {
     server_id?: string;
-    forwards?: Array<{ local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
+    forwards?: Array<string | { local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
     pipe?: string;
     protocol?: ClientProtocol;
     invite?: string;
     shared_secret?: string;
     connect_timeout?: number;
     max_waiting?: number;
-    reverse?: Array<{ remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
-    socks?: Array<{ port?: number; bind?: string; username?: string; password?: string }>;
+    reverse?: Array<string | { remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
+    socks?: Array<string | { port?: number; bind?: string; username?: string; password?: string }>;
   };
 }
+
+/** The line of client.server_id in the file a ConfigFile came from (its errors are found later, in resolveConfig). */
+const serverIdLines = new WeakMap<ConfigFile, number>();
 
 export function loadConfigFile(path: string): ConfigFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file: path });
+    const fix = (error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (check the path given to -c/--config or TOXTUNNEL_CONFIG; `toxtunnel init` writes one)' : '';
+    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${osErrorText(error)}${fix}`, { file: path });
   }
   const { root, where } = parseYaml(text, path);
   const config = check(root, CONFIG_SPEC, '', where) as ConfigFile;
+  const serverIdNode = (root as { getIn?: (path: string[], keepScalar: boolean) => Node | undefined } | null)?.getIn?.(['client', 'server_id'], true);
+  if (serverIdNode?.range) serverIdLines.set(config, where.lines.linePos(serverIdNode.range[0]).line);
   // Required fields inside list entries.
   config.tox?.bootstrap_nodes?.forEach((n, i) => {
     for (const key of ['address', 'port', 'public_key'] as const) {
@@ -169,6 +203,7 @@ export function loadConfigFile(path: string): ConfigFile {
     }
   });
   config.client?.forwards?.forEach((f, i) => {
+    if (typeof f === 'string') return;
     for (const key of ['local_port', 'remote_host', 'remote_port'] as const) {
       if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
     }
@@ -177,21 +212,26 @@ export function loadConfigFile(path: string): ConfigFile {
   if (config.tox?.start_port !== undefined && config.tox.end_port !== undefined && config.tox.end_port < config.tox.start_port) {
     throw invalid('tox.end_port', `${config.tox.end_port} is below start_port ${config.tox.start_port}`);
   }
+  config.server?.whitelist?.forEach((w, i) => {
+    if (typeof w !== 'string' && w.public_key === undefined) throw invalid(`server.whitelist[${i}]`, 'missing "public_key" (the friend\'s 64-hex public key; "name" is optional)');
+  });
   config.tox?.bootstrap_nodes?.forEach((n, i) => {
     if (!n.address?.trim()) throw invalid(`tox.bootstrap_nodes[${i}].address`, 'is empty (a host name or IP address)');
   });
   config.client?.forwards?.forEach((f, i) => {
-    if (!f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
+    if (typeof f !== 'string' && !f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
   });
   for (const [key, value] of [['data_dir', config.data_dir], ['server.rules_file', config.server?.rules_file]] as const) {
     if (value !== undefined && !value.trim()) throw invalid(key, 'is empty (leave the key out for the default)');
   }
   config.client?.reverse?.forEach((r, i) => {
+    if (typeof r === 'string') return;
     for (const key of ['remote_port', 'local_host', 'local_port'] as const) {
       if (r[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.reverse[${i}]: missing "${key}" (each reverse forward needs remote_port, local_host, local_port)`, { file: path, key: `client.reverse[${i}].${key}` });
     }
   });
   config.client?.socks?.forEach((x, i) => {
+    if (typeof x === 'string') return;
     if (x.port === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: missing "port" (the local SOCKS5 port)`, { file: path, key: `client.socks[${i}].port` });
     if ((x.username === undefined) !== (x.password === undefined)) {
       throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: give both "username" and "password", or neither`, { file: path, key: `client.socks[${i}]` });
@@ -221,6 +261,10 @@ export interface CliFlags {
   tuntoxIds?: string[];
   /** The mode tuntox's flags imply (none of -L/-W/-D: server), used when nothing else sets one. */
   impliedMode?: 'server' | 'client';
+  /** --metrics [bind:]port */
+  metrics?: string;
+  /** --bootstrap host:port:key (repeatable): replaces tox.bootstrap_nodes. */
+  bootstrap?: string | string[];
   invite?: string;
   allowAny?: boolean;
   /** socks5://host:port, http://host:port or none. */
@@ -264,6 +308,10 @@ export interface ResolvedConfig {
   /** Shared secret (server: required in friend requests; client: sent in ours). Never logged. */
   sharedSecret: string | undefined;
   whitelist: string[] | undefined;
+  /** Friend names from the whitelist (public key, upper case → name). */
+  friendNames: Map<string, string>;
+  /** Where /metrics is served (Prometheus text format), or undefined: no metrics. */
+  metrics: { host: string; port: number; loopback: boolean } | undefined;
   extensions: boolean;
   controlSocket: boolean;
   /** How long a client connection waits for the server to be reachable (ms). */
@@ -285,6 +333,33 @@ function bool(value: string, source: string): boolean {
   throw new ToxtunnelError('CONFIG_ENV_INVALID', `${source}: ${JSON.stringify(value)} is not a boolean (true/false, 1/0, yes/no)`);
 }
 
+/** The config file (if any) and the data directory it leads to: what every subcommand resolves first. */
+export interface ConfigSource {
+  /** Absolute path of the config file, or undefined when there is none. */
+  configFile: string | undefined;
+  file: ConfigFile;
+  /** A path written in the file: "~/" is the home directory; relative paths are relative to the file. */
+  fromFile(path: string | undefined): string | undefined;
+  /** -d, else TOXTUNNEL_DATA_DIR, else the file's data_dir, else the OS default; absolute. */
+  dataDir: string;
+}
+
+/**
+ * The one resolution of config file → data directory that `run`, `print-id`, `status`, `list`,
+ * `close` and `doctor` share: -c/--config (else TOXTUNNEL_CONFIG) names the file; -d/--data-dir
+ * (else TOXTUNNEL_DATA_DIR, else the file's data_dir, else the OS default) the data directory,
+ * where the identity (tox_save.dat) and the control socket live.
+ */
+export function resolveConfigSource(flags: Pick<CliFlags, 'config' | 'dataDir'>, env: Record<string, string | undefined> = process.env): ConfigSource {
+  const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
+  const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
+  const base = configFile ? dirname(configFile) : process.cwd();
+  const fromFile = (path: string | undefined) =>
+    path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
+  const dataDir = flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir());
+  return { configFile, file, fromFile, dataDir };
+}
+
 /**
  * Environment overrides, documented in docs/config.md:
  * TOXTUNNEL_MODE, TOXTUNNEL_DATA_DIR, TOXTUNNEL_LOG_LEVEL, TOXTUNNEL_UDP_ENABLED,
@@ -299,16 +374,11 @@ export function resolveConfig(
   /** clientLater: a client may lack the server ID and forwards (`toxtunnel mcp` gets them from tool calls). */
   options: { clientLater?: boolean } = {},
 ): ResolvedConfig {
-  const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
-  const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
-  const base = configFile ? dirname(configFile) : process.cwd();
-  // Paths in the file: "~/" is the home directory; relative paths are relative to the file.
-  const fromFile = (path: string | undefined) =>
-    path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
+  const { configFile, file, fromFile, dataDir } = resolveConfigSource(flags, env);
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode ?? flags.impliedMode;
   if (!modeText) {
-    throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file)');
+    throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file given with -c); `toxtunnel init` writes ready configs, `toxtunnel --help` lists the commands');
   }
   const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
   // Pipe mode (ssh's ProxyCommand): stderr is the user's terminal, so only warnings and errors
@@ -325,12 +395,16 @@ export function resolveConfig(
         ? parsePort(env.TOXTUNNEL_TCP_PORT, 'port', 'TOXTUNNEL_TCP_PORT', true)
         : (file.tox?.tcp_port ?? 0);
   const bootstrapMode = oneOf(env.TOXTUNNEL_BOOTSTRAP_MODE ?? file.tox?.bootstrap_mode ?? 'auto', BOOTSTRAP_MODES, 'bootstrap mode', 'TOXTUNNEL_BOOTSTRAP_MODE');
-  const bootstrapNodes: BootstrapNode[] = (file.tox?.bootstrap_nodes ?? []).map((n) => ({
-    host: n.address!,
-    port: n.port!,
-    publicKey: n.public_key!.trim(),
-    ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
-  }));
+  const cliBootstrap = ([] as string[]).concat(flags.bootstrap ?? []);
+  const bootstrapNodes: BootstrapNode[] =
+    cliBootstrap.length > 0
+      ? cliBootstrap.map(parseBootstrapSpec)
+      : (file.tox?.bootstrap_nodes ?? []).map((n) => ({
+          host: n.address!,
+          port: n.port!,
+          publicKey: n.public_key!.trim(),
+          ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
+        }));
   if (proxy) checkProxyCompatible(bootstrapMode, bootstrapNodes, configFile);
 
   const inviteText = flags.invite ?? file.client?.invite;
@@ -344,20 +418,31 @@ export function resolveConfig(
   const serverIdText = flags.serverId ?? tuntoxServerId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id ?? invite?.toxId;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
-    const source = flags.serverId ? '--server-id' : tuntoxServerId ? '-i' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}: client.server_id`;
+    const line = serverIdLines.get(file);
+    const inFile = !flags.serverId && !tuntoxServerId && !env.TOXTUNNEL_SERVER_ID;
+    const source = flags.serverId ? '--server-id' : tuntoxServerId ? '-i' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}${line ? `:${line}` : ''}: client.server_id`;
     try {
       serverId = parseToxId(serverIdText).text;
     } catch (error) {
-      throw new ToxtunnelError('CONFIG_SERVER_ID_INVALID', `${source}: ${(error as Error).message}`, { source });
+      const hint = keyHint(serverIdText, 'Tox ID');
+      const text = hint?.startsWith('this is still the placeholder') ? hint : `${(error as Error).message}${hint ? `; ${hint}` : ''}`;
+      throw new ToxtunnelError('CONFIG_SERVER_ID_INVALID', `${source}: ${text}`, {
+        source,
+        ...(inFile ? { file: configFile, line } : {}),
+      });
     }
   }
   const cliForwards = ([] as string[]).concat(flags.local ?? []).map(parseForwardSpec);
-  const fileForwards: Forward[] = (file.client?.forwards ?? []).map((f) => ({
-    ...(f.bind ? { bind: f.bind } : {}),
-    localPort: f.local_port!,
-    remoteHost: f.remote_host!,
-    remotePort: f.remote_port!,
-  }));
+  const fileForwards: Forward[] = (file.client?.forwards ?? []).map((f) =>
+    typeof f === 'string'
+      ? parseForwardSpec(f)
+      : {
+          ...(f.bind ? { bind: f.bind } : {}),
+          localPort: f.local_port!,
+          remoteHost: f.remote_host!,
+          remotePort: f.remote_port!,
+        },
+  );
   const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
   const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : env.TOXTUNNEL_PIPE ? 'TOXTUNNEL_PIPE' : `${configFile}: client.pipe`) : undefined;
   const cliReverse = ([] as string[]).concat(flags.remote ?? []).map(parseReverseSpec);
@@ -369,16 +454,24 @@ export function resolveConfig(
     ? cliReverse
     : pipe
       ? []
-      : (file.client?.reverse ?? []).map((r) => ({ ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! }));
+      : (file.client?.reverse ?? []).map((r) =>
+          typeof r === 'string'
+            ? parseReverseSpec(r)
+            : { ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! },
+        );
   const socks: SocksListener[] = fromCli
     ? cliSocks
     : pipe
       ? []
-      : (file.client?.socks ?? []).map((x) => ({
-          ...(x.bind ? { bind: x.bind } : {}),
-          port: x.port!,
-          ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
-        }));
+      : (file.client?.socks ?? []).map((x) =>
+          typeof x === 'string'
+            ? parseSocksSpec(x)
+            : {
+                ...(x.bind ? { bind: x.bind } : {}),
+                port: x.port!,
+                ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
+              },
+        );
 
   if (mode === 'client' && !options.clientLater) {
     if (!serverId) throw new ToxtunnelError('CLI_INVALID', 'client mode needs the server\'s Tox ID: --server-id ID (or client.server_id in the config file)');
@@ -393,12 +486,12 @@ export function resolveConfig(
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
   }
   const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
-  const whitelist = [...(file.server?.whitelist ?? []), ...(mode === 'server' ? (flags.tuntoxIds ?? []).map(whitelistKey) : [])];
+  const whitelist = [...(file.server?.whitelist ?? []).map((w) => (typeof w === 'string' ? w : w.public_key!)), ...(mode === 'server' ? (flags.tuntoxIds ?? []).map(whitelistKey) : [])];
   const protocolText = flags.protocol ?? env.TOXTUNNEL_PROTOCOL ?? file.client?.protocol ?? 'auto';
   const protocol = oneOf(protocolText, CLIENT_PROTOCOLS, 'protocol', flags.protocol ? '--protocol' : env.TOXTUNNEL_PROTOCOL ? 'TOXTUNNEL_PROTOCOL' : `${configFile}: client.protocol`);
   return {
     mode,
-    dataDir: flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir()),
+    dataDir,
     logLevel,
     udp,
     ipv6: file.tox?.ipv6_enabled ?? true,
@@ -422,6 +515,10 @@ export function resolveConfig(
     protocol,
     sharedSecret,
     whitelist: whitelist.length > 0 || file.server?.whitelist ? whitelist.map((k) => k.trim().toUpperCase()) : undefined,
+    friendNames: new Map(
+      (file.server?.whitelist ?? []).flatMap((w) => (typeof w !== 'string' && w.name ? [[w.public_key!.trim().toUpperCase(), w.name] as [string, string]] : [])),
+    ),
+    metrics: flags.metrics !== undefined ? parseMetricsSpec(flags.metrics, '--metrics') : file.metrics !== undefined ? parseMetricsSpec(file.metrics, `${configFile}: metrics`) : undefined,
     allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
     maxFriends: file.server?.max_friends,
     maxWaiting: file.client?.max_waiting,

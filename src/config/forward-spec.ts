@@ -6,7 +6,7 @@
  * and `--pipe host:port`.
  */
 import { ToxtunnelError } from '../errors.ts';
-import type { Forward, ReverseForward, SocksListener } from '../app/client.ts';
+import type { Forward, ReverseForward, SocksListener } from './specs.ts';
 
 export interface HostPort {
   host: string;
@@ -88,4 +88,32 @@ export function parseSocksSpec(spec: string): SocksListener {
   if (parts.length > 2 || parts.some((p) => p === '')) throw cliError(`bad SOCKS listener ${JSON.stringify(spec)}: expected [bind_address:]port, e.g. -D 1080`);
   const [bind, port] = parts.length === 2 ? parts : [undefined, parts[0]!];
   return { ...(bind ? { bind } : {}), port: parsePort(port!, 'SOCKS port', `-D ${spec}`, true) };
+}
+
+/** A bootstrap node as `--bootstrap host:port:key` writes it (IPv6 in brackets); the key is the node's 64-hex DHT key. */
+export function parseBootstrapSpec(spec: string): { host: string; port: number; publicKey: string } {
+  const parts = splitColons(spec.trim());
+  if (parts.length !== 3 || !parts[0]) {
+    throw cliError(`bad bootstrap node ${JSON.stringify(spec)}: expected host:port:public_key, e.g. --bootstrap 127.0.0.1:33445:<64 hex> (IPv6 in brackets)`);
+  }
+  const [host, port, key] = parts as [string, string, string];
+  if (!/^[0-9a-fA-F]{64}$/.test(key)) throw cliError(`bad bootstrap node ${JSON.stringify(spec)}: the key must be the node's DHT public key, 64 hex characters (got ${key.length})`);
+  return { host, port: parsePort(port, 'port', `--bootstrap ${spec}`), publicKey: key.toUpperCase() };
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i;
+
+/**
+ * Where to serve /metrics: `[bind:]port`, bind 127.0.0.1 when absent. Binding anywhere but
+ * loopback must be written out as an address (0.0.0.0, ::, or one of this machine's); an empty
+ * or "*" bind is refused, since it would publish friend keys and traffic to the network by accident.
+ */
+export function parseMetricsSpec(spec: string, context: string): { host: string; port: number; loopback: boolean } {
+  const parts = splitColons(spec.trim());
+  if (parts.length > 2 || parts.at(-1) === '') throw cliError(`bad ${context} ${JSON.stringify(spec)}: expected [bind:]port, e.g. 9464 or 127.0.0.1:9464`);
+  const [bind, port] = parts.length === 2 ? parts : ['127.0.0.1', parts[0]!];
+  if (bind === '' || bind === '*') {
+    throw cliError(`${context} ${JSON.stringify(spec)}: an empty or "*" address would publish the metrics (friend keys, traffic) to every network; write 0.0.0.0:${port} if that is meant, or 127.0.0.1:${port}`);
+  }
+  return { host: bind!, port: parsePort(port!, 'metrics port', `${context} ${spec}`), loopback: LOOPBACK.test(bind!) };
 }

@@ -26,6 +26,7 @@ import type { Node } from 'yaml';
 import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
 import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
 import { describeErrno, ToxtunnelError } from '../errors.ts';
+import { keyHint } from './placeholders.ts';
 import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
 
 interface HostPorts {
@@ -79,14 +80,15 @@ const HOST_PORTS: Spec = {
 };
 const PUBLIC_KEY: Spec = {
   type: 'string',
-  check: (v) => (/^[0-9a-fA-F]{64}$/.test(v.trim()) ? undefined : `expected a friend's public key (64 hex characters), got ${v.trim().length} characters`),
+  check: (v) =>
+    /^[0-9a-fA-F]{64}$/.test(v.trim()) ? undefined : keyHint(v, 'public key') ?? `expected a friend's public key (64 hex characters), got ${v.trim().length} characters`,
 };
 const RULE: Spec = {
   type: 'map',
   keys: {
     friend: PUBLIC_KEY,
     friend_pk: PUBLIC_KEY,
-    name: { type: 'string' },
+    name: { type: 'string' }, // ours, optional: shown with the short key in logs, status and list
     allow: { type: 'list', item: HOST_PORTS },
     deny: { type: 'list', item: HOST_PORTS },
     listen: {
@@ -141,7 +143,7 @@ export function loadRules(file: string): RuleSet {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const errno = (error as NodeJS.ErrnoException).code;
-    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${describeErrno(error)}`, { file, ...(errno ? { errno } : {}) });
+    throw new ToxtunnelError('RULES_UNREADABLE', `cannot read rules file ${file}: ${describeErrno(error)} (server.rules_file or TOXTUNNEL_RULES_FILE names it; \`toxtunnel init\` writes one)`, { file, ...(errno ? { errno } : {}) });
   }
   return parseRules(text, file);
 }

@@ -12,7 +12,8 @@ export type Spec =
   | { type: 'int'; min: number; max: number }
   | { type: 'bool' }
   | { type: 'enum'; values: readonly string[] }
-  | { type: 'map'; keys: Record<string, Spec> }
+  /** orString: the entry may also be written as one string (e.g. a forward as -L writes it); returns its problem. */
+  | { type: 'map'; keys: Record<string, Spec>; orString?: (value: string) => string | undefined }
   | { type: 'list'; item: Spec };
 
 export interface Located {
@@ -74,6 +75,11 @@ export function check(node: Node | null | undefined, spec: Spec, path: string, w
   const fail = (problem: string) => configError(code, where, node, path, problem);
   if (spec.type === 'map') {
     if (node === null || node === undefined || (isScalar(node) && (node.value === null || node.value === ''))) return {};
+    if (spec.orString && isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number')) {
+      const problem = spec.orString(String(node.value));
+      if (problem) throw fail(problem);
+      return String(node.value);
+    }
     if (!isMap(node)) throw fail(`expected a mapping with keys ${Object.keys(spec.keys).join(', ')}`);
     const out: Record<string, unknown> = {};
     const seen = new Set<string>();
@@ -97,6 +103,8 @@ export function check(node: Node | null | undefined, spec: Spec, path: string, w
   }
   if (spec.type === 'list') {
     if (node === null || node === undefined || (isScalar(node) && node.value === null)) return [];
+    // One entry that may be a string may also be given without the list around it.
+    if (spec.item.type === 'map' && spec.item.orString && isScalar(node) && typeof node.value === 'string') return [check(node, spec.item, `${path}[0]`, where, code)];
     if (!isSeq(node)) throw fail('expected a list');
     return node.items.map((item, i) => check(item as Node, spec.item, `${path}[${i}]`, where, code));
   }
@@ -105,7 +113,10 @@ export function check(node: Node | null | undefined, spec: Spec, path: string, w
   switch (spec.type) {
     case 'string': {
       if (value === null || typeof value === 'object') throw fail('expected a text value');
-      const text = String(value);
+      // A plain scalar that looks like a number (an all-digit Tox ID, "0445") is read as the
+      // characters written, not as the number YAML makes of it.
+      const source = (node as { source?: unknown }).source;
+      const text = typeof value === 'number' && typeof source === 'string' ? source : String(value);
       const problem = spec.check?.(text);
       if (problem) throw fail(problem);
       return text;

@@ -82,7 +82,7 @@ function exchange(path: string, payload: string, timeoutMs: number): Promise<str
 function connectError(path: string, error: NodeJS.ErrnoException): ToxtunnelError {
   const dataDir = dirname(path);
   if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
-    return new ToxtunnelError('CONTROL_NOT_RUNNING', `no toxtunnel is running with data dir ${dataDir} (no live control socket at ${path}); start it, or pass -d DIR`, { path }, { cause: error });
+    return new ToxtunnelError('CONTROL_NOT_RUNNING', `no toxtunnel is running with data dir ${dataDir} (no live control socket at ${path}); start it, or point at it with -c CONFIG or -d DIR`, { path }, { cause: error });
   }
   if (error.code === 'EACCES' || error.code === 'EPERM') {
     return new ToxtunnelError(

@@ -15,6 +15,8 @@ import net from 'node:net';
 import { isCollection, isNode } from 'yaml';
 import { lockHolder } from '../app/data-dir-lock.ts';
 import { saveFilePath } from '../app/identity.ts';
+import { VERSION } from '../version.ts';
+import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import type { HostPattern } from '../config/host-pattern.ts';
 import { loadRules, type RuleSet } from '../config/rules.ts';
@@ -47,8 +49,7 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}
 
 // --- 1. runtime and engine ----------------------------------------------------------------
 
-declare const __TOXTUNNEL_VERSION__: string | undefined;
-export const DOCTOR_VERSION = typeof __TOXTUNNEL_VERSION__ === 'string' ? __TOXTUNNEL_VERSION__ : 'dev';
+export const DOCTOR_VERSION = VERSION;
 
 export interface RuntimeInfo {
   runtime: 'node' | 'bun' | 'deno';
@@ -152,7 +153,12 @@ export async function inspectIdentity(dataDir: string): Promise<IdentityInfo> {
     bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code !== 'ENOENT') info.problem = { code: 'IDENTITY_UNREADABLE', message: `cannot read ${path}: ${code}` };
+    if (code !== 'ENOENT') info.problem = { code: 'IDENTITY_UNREADABLE', message: `cannot read ${path}: ${osErrorText(error)}` };
+    return info;
+  }
+  // An empty file holds no identity: run and print-id make one and save it over the file.
+  if (bytes.byteLength === 0) {
+    info.file = undefined;
     return info;
   }
   const savedata = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -20,6 +20,7 @@ import { type CarryFailure, PROBE_CLOSED_UNCONFIRMED, ToxtunnelClient } from '..
 import { writeSavedata } from '../app/identity.ts';
 import { networkOptions } from '../app/instance.ts';
 import type { Logger } from '../app/logger.ts';
+import { osErrorText } from '../os-errors.ts';
 import { ToxRuntime } from '../app/tox-runtime.ts';
 import type { ResolvedConfig } from '../config/config.ts';
 import { controlRequest } from '../control/control-client.ts';
@@ -328,7 +329,7 @@ async function localTarget(name: string, detail: string, host: string, port: num
     });
   });
   if (!error) return pass(name, `${detail} (which accepts connections)`);
-  return warn(name, `${detail}, but ${host}:${port} does not accept connections here (${error})`, `start the service on ${host}:${port}, or correct local_host/local_port`);
+  return warn(name, `${detail}, but ${host}:${port} does not accept connections here (${osErrorText({ code: error })})`, `start the service on ${host}:${port}, or correct local_host/local_port`);
 }
 
 // --- the running instance ----------------------------------------------------------------------
@@ -395,7 +396,7 @@ async function probeThroughRunning(socketPath: string, status: Record<string, un
   const port = Number(address[2]);
   const socket = net.connect({ host, port });
   let closed: string | undefined;
-  socket.on('error', (e: NodeJS.ErrnoException) => (closed ??= e.code ?? e.message));
+  socket.on('error', (e: NodeJS.ErrnoException) => (closed ??= osErrorText(e)));
   socket.on('close', () => (closed ??= 'closed'));
   const started = Date.now();
   try {

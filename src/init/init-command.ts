@@ -16,7 +16,8 @@
  */
 import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { isToxtunnelError, ToxtunnelError } from '../errors.ts';
+import { exitCodeFor, isToxtunnelError, ToxtunnelError } from '../errors.ts';
+import { osErrorText } from '../os-errors.ts';
 import { isoSeconds } from './render.ts';
 import { askInitOptions, type Asker, createAsker } from './prompt.ts';
 import { type InitOptions, type InitPlan, planInit, SCENARIOS } from './scenarios.ts';
@@ -30,44 +31,6 @@ export interface InitIo {
 }
 
 export type InitFlags = Record<string, string | boolean | number | string[] | undefined>;
-
-/** Value flags (kebab-case as typed; camelCase as cac names them). */
-const VALUE_FLAGS: Array<{ names: string[]; key: string }> = [
-  { names: ['--host'], key: 'host' },
-  { names: ['--port'], key: 'port' },
-  { names: ['--local-port'], key: 'localPort' },
-  { names: ['--ports'], key: 'ports' },
-  { names: ['--client-key'], key: 'clientKey' },
-  { names: ['--server-id'], key: 'serverId' },
-  { names: ['--expires'], key: 'expires' },
-  { names: ['-o', '--out'], key: 'out' },
-];
-const BOOLEAN_FLAGS: Array<{ names: string[]; key: string }> = [
-  { names: ['--force'], key: 'force' },
-  { names: ['--allow-broad'], key: 'allowBroad' },
-  { names: ['-y', '--yes'], key: 'yes' },
-];
-
-/**
- * The init flags as typed, read from argv itself (cac turns all-digit values such as a Tox
- * ID or a port list into lossy numbers). A value flag given last without a value is `true`
- * (reported as missing its value). The last occurrence wins.
- */
-export function initFlagsFromArgv(argv: string[]): Record<string, string | boolean | undefined> {
-  const flags: Record<string, string | boolean | undefined> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') break;
-    for (const { names, key } of VALUE_FLAGS) {
-      for (const name of names) {
-        if (arg === name) flags[key] = i + 1 < argv.length ? argv[++i]! : true;
-        else if (arg.startsWith(`${name}=`)) flags[key] = arg.slice(name.length + 1);
-      }
-    }
-    for (const { names, key } of BOOLEAN_FLAGS) if (names.includes(arg)) flags[key] = true;
-  }
-  return flags;
-}
 
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -105,10 +68,6 @@ export function initOptionsFromFlags(args: string[], flags: InitFlags): Partial<
   return options;
 }
 
-/** The exit code of a ToxtunnelError. */
-function exitCode(error: ToxtunnelError): number {
-  return error.code === 'INIT_ABORTED' || error.code === 'INIT_WRITE_FAILED' ? 1 : 2;
-}
 
 function describeAccess(plan: InitPlan): string {
   const m = plan.model;
@@ -136,7 +95,7 @@ function writeFiles(dir: string, plan: InitPlan, force: boolean): string[] {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot create the directory ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file: dir });
+    throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot create the directory ${dir}: ${osErrorText(error)}`, { file: dir });
   }
   const written: string[] = [];
   for (const file of plan.files) {
@@ -149,7 +108,7 @@ function writeFiles(dir: string, plan: InitPlan, force: boolean): string[] {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new ToxtunnelError('INIT_EXISTS', `${path} already exists: not overwriting it (use --force to replace it)`, { file: path });
-      throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot write ${path}: ${code ?? (error as Error).message}`, { file: path });
+      throw new ToxtunnelError('INIT_WRITE_FAILED', `cannot write ${path}: ${osErrorText(error)}`, { file: path });
     }
     written.push(`wrote ${path} (mode ${file.mode.toString(8).padStart(4, '0')})`);
   }
@@ -203,7 +162,7 @@ export async function runInit(args: string[], flags: InitFlags, io: InitIo): Pro
   } catch (error) {
     if (!isToxtunnelError(error)) throw error;
     io.stderr.write(`toxtunnel: error: ${error.message}\n`);
-    return exitCode(error);
+    return exitCodeFor(error.code);
   } finally {
     asker?.close();
   }

@@ -9,10 +9,9 @@
  */
 import { parse as parseYamlValue } from 'yaml';
 
-/** Written where the client's public key is not known yet: the rules file then fails to load. */
-export const CLIENT_KEY_PLACEHOLDER = 'REPLACE_WITH_CLIENT_PUBLIC_KEY';
-/** Written where the server's Tox ID is not known yet: the client config then fails to load. */
-export const SERVER_ID_PLACEHOLDER = 'REPLACE_WITH_SERVER_TOX_ID';
+import { CLIENT_KEY_PLACEHOLDER, SERVER_ID_PLACEHOLDER } from '../config/placeholders.ts';
+
+export { CLIENT_KEY_PLACEHOLDER, SERVER_ID_PLACEHOLDER };
 
 /** One local forward of the client: bind:localPort → remoteHost:remotePort (seen from the server). */
 export interface ForwardModel {

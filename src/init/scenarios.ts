@@ -372,12 +372,12 @@ function nextSteps(model: InitModel, outDir: string): string[] {
   const steps: string[] = [];
   if (!model.clientKey) {
     steps.push(
-      `Fill in the client's public key in ${path('rules.yaml')} (${CLIENT_KEY_PLACEHOLDER}): on the client run \`toxtunnel print-id -d <client data dir>\` (without -d: the default data dir); its first 64 hex characters are the public key. Until then rules.yaml does not load and the server refuses to start — on purpose.`,
+      `Fill in the client's public key in ${path('rules.yaml')} (${CLIENT_KEY_PLACEHOLDER}): on the client run \`toxtunnel print-id --public-key -c ${path('client.yaml')}\` (its 64 hex characters). Until then rules.yaml does not load and the server refuses to start — on purpose.`,
     );
   }
   if (!model.serverId) {
     steps.push(
-      `Fill in the server's Tox ID in ${path('client.yaml')} (${SERVER_ID_PLACEHOLDER}): on the server run \`toxtunnel print-id -d <server data dir>\` and copy all 76 characters. Until then client.yaml does not load — on purpose.`,
+      `Fill in the server's Tox ID in ${path('client.yaml')} (${SERVER_ID_PLACEHOLDER}): on the server run \`toxtunnel print-id -c ${path('server.yaml')}\` and copy all 76 characters. Until then client.yaml does not load — on purpose.`,
     );
   }
   steps.push(

@@ -111,7 +111,8 @@ export class FriendSession {
         if (state === 'unresponsive') this.closeAll(`the peer stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s)`);
         this.handlers.livenessChanged?.(this, state, silentMs);
       },
-      handlers.liveness,
+      // Our own round trip every 5 s while the link is idle (status, metrics), whatever the peer pings.
+      { rttEveryMs: 5000, ...handlers.liveness },
     );
   }
 
@@ -287,6 +288,8 @@ export class FriendSession {
       }
       return;
     }
+    // Anything but the keepalive itself is traffic: no round-trip probes while it flows.
+    if (decoded.frame.kind !== 'ping' && decoded.frame.kind !== 'pong') this.liveness.traffic();
     this.dispatch(decoded.frame);
   }
 
@@ -297,6 +300,7 @@ export class FriendSession {
         this.link.sendBestEffort(encodePacket({ kind: 'pong' }));
         return;
       case 'pong':
+        this.liveness.pong();
         for (const wake of this.pongWaiters.splice(0)) wake();
         return;
       case 'open':

@@ -13,6 +13,13 @@ export interface LivenessOptions {
   deadAfterMs?: number;
   firstProbeMs?: number;
   maxProbeMs?: number;
+  /**
+   * Also PING this often while alive and without traffic for pingAfterMs, even when the peer
+   * is heard (off when absent): the peer's own PINGs keep us from ever being silent, and each
+   * side wants its own round trip. Never while data flows: a probe then measures queues, and
+   * extra packets on a loaded relay path are the last thing it needs.
+   */
+  rttEveryMs?: number;
 }
 
 export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
@@ -20,7 +27,13 @@ export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
 export class PeerLiveness {
   state: LivenessState = 'stopped';
   lastHeard = 0;
+  /** When the friend came online (start()), 0 while stopped. */
+  since = 0;
+  /** The round trip of the last PING answered by a PONG (ms), undefined before the first. */
+  rttMs: number | undefined;
   private lastPing = 0;
+  private lastTraffic = 0;
+  private pingOutstanding = false;
   private probeDelay: number;
   private nextProbe = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -28,6 +41,7 @@ export class PeerLiveness {
   private readonly deadAfterMs: number;
   private readonly firstProbeMs: number;
   private readonly maxProbeMs: number;
+  private readonly rttEveryMs: number | undefined;
 
   constructor(
     private readonly sendPing: () => void,
@@ -38,6 +52,7 @@ export class PeerLiveness {
     this.deadAfterMs = options.deadAfterMs ?? 8000;
     this.firstProbeMs = options.firstProbeMs ?? 1000;
     this.maxProbeMs = options.maxProbeMs ?? 30_000;
+    this.rttEveryMs = options.rttEveryMs;
     this.probeDelay = this.firstProbeMs;
   }
 
@@ -46,7 +61,11 @@ export class PeerLiveness {
     this.stop();
     this.state = 'alive';
     this.lastHeard = now;
-    this.lastPing = 0;
+    this.since = now;
+    this.rttMs = undefined;
+    this.lastPing = this.rttEveryMs === undefined ? 0 : now - this.rttEveryMs;
+    this.lastTraffic = now;
+    this.pingOutstanding = false;
     this.probeDelay = this.firstProbeMs;
     const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
     this.timer = setInterval(() => this.tick(), tick);
@@ -57,6 +76,7 @@ export class PeerLiveness {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.state = 'stopped';
+    this.since = 0;
   }
 
   /** A packet arrived from the peer. */
@@ -69,6 +89,23 @@ export class PeerLiveness {
     }
   }
 
+  /** A packet other than PING/PONG arrived: the link carries traffic. */
+  traffic(now = Date.now()): void {
+    this.lastTraffic = now;
+  }
+
+  /** A PONG arrived: the round trip of the PING it answers (the latest one sent). */
+  pong(now = Date.now()): void {
+    if (this.pingOutstanding) this.rttMs = now - this.lastPing;
+    this.pingOutstanding = false;
+  }
+
+  private ping(now: number): void {
+    this.lastPing = now;
+    this.pingOutstanding = true;
+    this.sendPing();
+  }
+
   /** One step of the watch (public for tests with a fake clock). */
   tick(now = Date.now()): void {
     const silent = now - this.lastHeard;
@@ -77,12 +114,14 @@ export class PeerLiveness {
         this.state = 'unresponsive';
         this.nextProbe = now + this.probeDelay;
         this.changed('unresponsive', silent);
-      } else if (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) {
-        this.lastPing = now;
-        this.sendPing();
+      } else if (
+        (silent >= this.pingAfterMs && now - this.lastPing >= this.pingAfterMs) ||
+        (this.rttEveryMs !== undefined && now - this.lastPing >= this.rttEveryMs && now - this.lastTraffic >= this.pingAfterMs)
+      ) {
+        this.ping(now);
       }
     } else if (this.state === 'unresponsive' && now >= this.nextProbe) {
-      this.sendPing();
+      this.ping(now);
       this.probeDelay = Math.min(this.probeDelay * 2, this.maxProbeMs);
       this.nextProbe = now + this.probeDelay;
     }

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { controlDataDir, formatBytes, runControlCommand } from '../../src/cli/control-commands.ts';
+import { runControlCommand } from '../../src/cli/control-commands.ts';
+import { humanBytes, humanDuration, humanRate, sparkline } from '../../src/cli/status-view.ts';
 import { controlRequest } from '../../src/control/control-client.ts';
 import { type ControlTarget, controlSocketPath, MAX_REQUEST_LINE_BYTES, maxSocketPathBytes } from '../../src/control/control-protocol.ts';
 import { startControlServer } from '../../src/control/control-server.ts';
@@ -36,6 +37,24 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 type Tunnel = { id: number; state: string; target: string; bytesIn: number; bytesOut: number; [k: string]: unknown };
 
+const FAKE_STATUS = {
+  mode: 'server',
+  toxId: 'AB'.repeat(38),
+  network: 'udp',
+  uptimeSeconds: 3725,
+  friends: [
+    { friend: 0, publicKey: 'CD'.repeat(32), name: 'alice', connection: 'tcp', keepalive: 'alive', rttMs: 42, tunnels: 1, bytesIn: 3 * 1024 * 1024, bytesOut: 1536, rateIn: 2048, rateOut: 0 },
+  ],
+  connectionsTotal: 7,
+  connectionsActive: 2,
+  errors: 1,
+  bytesIn: 3 * 1024 * 1024,
+  bytesOut: 1536,
+  rateIn: 2048,
+  rateOut: 0,
+  flavour: 'odd\u001b',
+};
+
 function fakeTarget(tunnels: Tunnel[] = [
   { id: 1, state: 'open', target: '127.0.0.1:22', bytesIn: 512, bytesOut: 2048, friend: 3 },
   { id: 2, state: 'connecting', target: 'example.org:443', bytesIn: 0, bytesOut: 0 },
@@ -44,7 +63,7 @@ function fakeTarget(tunnels: Tunnel[] = [
   return {
     closed,
     tunnels,
-    status: () => ({ mode: 'server', toxId: 'AB'.repeat(38), connection: { state: 'udp', friends: 2 }, tunnels: tunnels.length }),
+    status: () => ({ ...FAKE_STATUS, connectionsActive: tunnels.length }),
     list: () => tunnels.map((t) => ({ ...t })),
     async close(ref: string) {
       await new Promise((r) => setTimeout(r, 5));
@@ -137,7 +156,7 @@ function closePlain(server: Server): Promise<void> {
 test('status, list and close round-trip through the socket', async () => {
   await withServer(async ({ path, target }) => {
     const status = (await bounded(controlRequest(path, { cmd: 'status' }), 'status')) as Record<string, unknown>;
-    assert.equal(status, { mode: 'server', toxId: 'AB'.repeat(38), connection: { state: 'udp', friends: 2 }, tunnels: 2 });
+    assert.equal(status, { ...FAKE_STATUS, connectionsActive: 2 });
 
     const list = await bounded(controlRequest(path, { cmd: 'list' }), 'list');
     assert.equal(list, [
@@ -402,20 +421,23 @@ test('runControlCommand: human output', async () => {
 
     assert.is(await bounded(runControlCommand('status', { dataDir: dir, json: false }, out), 'status'), 0);
     assert.equal(lines.splice(0), [
-      `mode:       server`,
-      `toxId:      ${'AB'.repeat(38)}`,
-      `connection:`,
-      `  state:   udp`,
-      `  friends: 2`,
-      `tunnels:    3`,
+      `toxtunnel:   server, up 1h 02m`,
+      `Tox ID:      ${'AB'.repeat(38)}`,
+      `Tox network: connected, direct (UDP)`,
+      `friends:     alice (CDCDCDCD…): online, through a TCP relay, RTT 42 ms, 1 tunnel(s), in 3.0 MiB (2.0 KiB/s), out 1.5 KiB (0 B/s)`,
+      `tunnels:     3 open, 7 opened since start, 1 error(s)`,
+      `traffic:     in 3.0 MiB (2.0 KiB/s), out 1.5 KiB (0 B/s)`,
+      `flavour:     odd\\x1b`,
     ]);
 
     assert.is(await bounded(runControlCommand('list', { dataDir: dir, json: false }, out), 'list'), 0);
     const [header, ...rows] = lines.splice(0);
-    assert.match(header!, /^ID\s+STATE\s+TARGET\s+IN\s+OUT\s+OTHER$/);
+    assert.match(header!, /^ID\s+FRIEND\s+STATE\s+TARGET\s+IN\s+OUT$/);
     assert.is(rows.length, 3);
-    assert.match(rows[0]!, /^1\s+open\s+127\.0\.0\.1:22\s+512 B\s+2\.0 KiB\s+friend=3$/);
-    assert.match(rows[1]!, /^2\s+connecting\s+example\.org:443\s+0 B\s+0 B$/);
+    assert.match(rows[0]!, /^1\s+3\s+open\s+127\.0\.0\.1:22\s+512 B\s+2\.0 KiB$/);
+    assert.match(rows[1]!, /^2\s+-\s+connecting\s+example\.org:443\s+0 B\s+0 B$/);
+    // IN and OUT are right-aligned: every row ends its OUT cell where the header's OUT ends.
+    for (const row of rows) assert.is(row.length, header!.length, row);
     assert.ok(rows[2]!.includes('evil\\x1b[31m.example:80'), rows[2]);
     assert.not.ok(rows.join('').includes('\u001b'), 'no raw escape reaches the terminal');
     // Columns line up: STATE starts at the same offset in every line.
@@ -438,7 +460,7 @@ test('runControlCommand: --json output', async () => {
     const lines: string[] = [];
     const out = (line: string) => lines.push(line);
     assert.is(await bounded(runControlCommand('status', { dataDir: dir, json: true }, out), 'status'), 0);
-    assert.equal(JSON.parse(lines.join('\n')), { mode: 'server', toxId: 'AB'.repeat(38), connection: { state: 'udp', friends: 2 }, tunnels: 2 });
+    assert.equal(JSON.parse(lines.join('\n')), { ...FAKE_STATUS, connectionsActive: 2 });
     assert.ok(lines.join('\n').includes('\n  "mode"'), 'pretty-printed');
     lines.splice(0);
 
@@ -456,21 +478,23 @@ test('runControlCommand: --json output', async () => {
 test('runControlCommand: errors are ToxtunnelErrors', async () => {
   await withDir(async (dir) => {
     const lines: string[] = [];
-    await expectCode(runControlCommand('status', { dataDir: dir, json: false }, (l) => lines.push(l)), 'CONTROL_NOT_RUNNING', /start it, or pass -d DIR/);
+    await expectCode(runControlCommand('status', { dataDir: dir, json: false }, (l) => lines.push(l)), 'CONTROL_NOT_RUNNING', /start it, or point at it with -c CONFIG or -d DIR/);
     await expectCode(runControlCommand('close', { dataDir: dir, json: false }, (l) => lines.push(l)), 'CLI_INVALID');
     assert.equal(lines, []);
   });
 });
 
-test('controlDataDir and formatBytes', () => {
-  assert.is(controlDataDir('/x/y', {}), '/x/y');
-  assert.is(controlDataDir(undefined, { TOXTUNNEL_DATA_DIR: '/env/dir' }), '/env/dir');
-  assert.is(controlDataDir('rel', {}), join(process.cwd(), 'rel'));
-  assert.ok(controlDataDir(undefined, {}).endsWith('toxtunnel'));
-  assert.is(formatBytes(1023), '1023 B');
-  assert.is(formatBytes(1024), '1.0 KiB');
-  assert.is(formatBytes(5 * 1024 ** 3), '5.0 GiB');
-  assert.is(formatBytes('n/a'), 'n/a');
+test('human units: bytes (binary, as du -h), rates, durations; sparkline', () => {
+  assert.is(humanBytes(1023), '1023 B');
+  assert.is(humanBytes(1024), '1.0 KiB');
+  assert.is(humanBytes(5 * 1024 ** 3), '5.0 GiB');
+  assert.is(humanRate(1536), '1.5 KiB/s');
+  assert.is(humanDuration(59), '59s');
+  assert.is(humanDuration(185), '3m 05s');
+  assert.is(humanDuration(7380), '2h 03m');
+  assert.is(humanDuration(4 * 86400 + 2 * 3600), '4d 02h');
+  assert.is(sparkline([0, 0, 0]), '▁▁▁');
+  assert.is(sparkline([0, 2, 14]), '▁▂█'); // 8 levels: 2/14 of the top is one step up
 });
 
 test.run();
