@@ -169,7 +169,6 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
         },
         log,
       )
->>>>>>> ops
     : undefined;
   const rates = new RateMeter();
   const seen = () => observe('server', server.runtime, server.stats, names, startedAt, rates);

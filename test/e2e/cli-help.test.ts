@@ -34,6 +34,7 @@ const EXPECTED: Record<string, string[]> = {
     '--bootstrap',
     '--metrics',
     '--service',
+    '--protocol',
     '-h, --help',
     '-v, --version',
   ],
