@@ -165,7 +165,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.x = toxcore.exports;
     this.onToxcoreLog = options.onToxcoreLog;
     this.id = toxcore.register(this);
-    this.scheduler = new IterationScheduler(() => this.iterateOnce());
+    this.scheduler = new IterationScheduler(() => this.iterateOnce(), () => this.settled());
     const udpPort = prepared.reservedUdp?.port ?? 0;
     const tcpPort = prepared.reservedListener?.port ?? 0;
     const savedata = options.savedata;
@@ -458,6 +458,13 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     }
     this.emit('iterate');
     return this.closed ? 1000 : this.x.tox_iteration_interval(tox);
+  }
+
+  /** Every friend (at least one) connected: idle iterations may wait longer (IterationScheduler). */
+  private settled(): boolean {
+    if (this.closed || this.tox === 0) return false;
+    const friends = this.friends();
+    return friends.length > 0 && friends.every((f) => this.friendConnectionStatus(f) !== 'none');
   }
 
   private dispatchPending(): void {
