@@ -18,7 +18,10 @@
  * the last, up to IDLE_MAX_MS. Anything that wakes the node iterates at once as always, and
  * the 50 ms rhythm comes back for what follows it (toxcore's 4 ms confirmations and 10 ms
  * hole requests after a burst are served by that first 50 ms timer, as before). An interval
- * below 50 ms from toxcore (more to send, wasm/tt_cc.c) is never stretched.
+ * below 50 ms from toxcore (more to send, wasm/tt_cc.c) is never stretched. Likewise DHT and
+ * onion datagrams (most of an idle node's traffic: ~15 a second in a small network) wait up
+ * to LAZY_WAKE_MS while settled; net_crypto's datagrams, which carry the tunnels, and TCP
+ * relay data always wake at once, so a round trip stays below 1 ms.
  */
 import { clearImmediate, setImmediate } from 'node:timers';
 
@@ -26,6 +29,18 @@ import { clearImmediate, setImmediate } from 'node:timers';
 export const TOX_IDLE_INTERVAL_MS = 50;
 /** The longest an idle, settled node waits between iterations. */
 export const IDLE_MAX_MS = 800;
+/** How long a settled node lets DHT and onion datagrams wait (they are answered in seconds). */
+export const LAZY_WAKE_MS = 250;
+
+/**
+ * Datagrams a friend connection waits for (toxcore network.h): NET_PACKET_COOKIE_REQUEST 0x18,
+ * COOKIE_RESPONSE 0x19, CRYPTO_HS 0x1a, CRYPTO_DATA 0x1b — net_crypto, which carries the
+ * tunnels. The rest (DHT pings and node lists 0x00..0x04, NAT pings 0x20, onion and announce
+ * 0x80..0x8e, ...) keep the network mapped on a scale of seconds.
+ */
+export function urgentDatagram(firstByte: number): boolean {
+  return firstByte >= 0x18 && firstByte <= 0x1b;
+}
 
 export class IterationScheduler {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -57,6 +72,18 @@ export class IterationScheduler {
   wake(): void {
     if (!this.running || this.immediate) return;
     this.immediate = setImmediate(this.run);
+  }
+
+  /**
+   * A datagram nobody waits for arrived (urgentDatagram): at once while the node is not
+   * settled (a friend is being searched for through the DHT and onion), else within
+   * LAZY_WAKE_MS, together with whatever else arrives meanwhile.
+   */
+  wakeLazily(): void {
+    if (!this.running || this.immediate) return;
+    if (this.timer && this.timerDue <= performance.now() + LAZY_WAKE_MS) return;
+    if (!this.settled()) this.wake();
+    else this.within(LAZY_WAKE_MS);
   }
 
   /**

@@ -18,7 +18,7 @@ import { reserveTcpListener, reserveUdp } from '../net/socket-table.ts';
 import type { BytePtr, ErrPtr, ToxPtr, ToxcoreExports } from '../wasm/ffi.ts';
 import { readCString, withScratch } from '../wasm/memory.ts';
 import { loadToxcore, type NodeEventSink, type ToxcoreModule } from '../wasm/module.ts';
-import { IterationScheduler } from './iteration-scheduler.ts';
+import { IterationScheduler, urgentDatagram } from './iteration-scheduler.ts';
 import { CUSTOM_PACKET_ERRORS, type CustomPacketError, bootstrapError, friendAddError, toxNewError } from './tox-errors.ts';
 import { ADDRESS_SIZE, PUBLIC_KEY_SIZE, type ToxId, parsePublicKey, parseToxId, toHex, toxIdFromBytes } from './tox-id.ts';
 import { TypedEmitter } from './typed-emitter.ts';
@@ -441,9 +441,10 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   // --- iteration ------------------------------------------------------------------------------
 
-  /** SocketOwner: a socket of ours has data or room. */
-  wake(): void {
-    this.scheduler.wake();
+  /** SocketOwner: a socket of ours has data or room (`firstByte`: a datagram's kind). */
+  wake(firstByte?: number): void {
+    if (firstByte !== undefined && !urgentDatagram(firstByte)) this.scheduler.wakeLazily();
+    else this.scheduler.wake();
   }
 
   private iterateOnce(): number {
