@@ -55,6 +55,7 @@ const startedAt = new Date();
 const machineText = machine();
 console.log(`machine: ${machineText}`);
 
+process.setMaxListeners(64); // every fresh pair's bootstrapd and processes watch for exit
 const sink = await Sink.start(P.sink);
 await startService(P.echo, (socket) => socket.pipe(socket));
 

@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError, HostFamily, HostSocketType } from '../../src/net/host-errors.ts';
 import { reserveUdp, SocketTable } from '../../src/net/socket-table.ts';
+import { testData } from '../helpers/tunnel-env.ts';
 
 const MiB = 1 << 20;
 const memory = new Uint8Array(4 * MiB);
@@ -41,17 +42,7 @@ function table(): { t: SocketTable; owner: Owner } {
   return { t, owner };
 }
 
-const pattern = (bytes: number, seed: number) => {
-  const out = Buffer.allocUnsafe(bytes);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < bytes; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
-};
+const pattern = testData;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
