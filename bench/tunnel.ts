@@ -256,7 +256,11 @@ await section('lossy', async () => {
         const t = await attempt(path, `${mb} MB`, () => oneWay(sink, P.ttSink, 1, mb * MB, 240_000));
         if (t) note(path, 'cpuMsPerMB', (cpuMs(pids) - cpu0) / mb);
         note(path, 'oneColdMBps', t?.mbps);
-        console.log(`  ${path} run ${run + 1}: ${mb} MB ${t ? `${fmt(t.mbps, 2)} MB/s (${fmt(t.seconds)} s), byte-exact` : 'failed'}`);
+        // The faults really apply: both processes say so, and a round trip takes >= 2 x 10 ms.
+        if (!/TOXTUNNEL_FAULTS is set/.test(env.server.output) || !/TOXTUNNEL_FAULTS is set/.test(env.client.output)) throw new Error('a process did not take TOXTUNNEL_FAULTS');
+        const r = await rtt(P.ttEcho, 20, 30_000);
+        note(path, 'rttP50Ms', r.p50);
+        console.log(`  ${path} run ${run + 1}: ${mb} MB ${t ? `${fmt(t.mbps, 2)} MB/s (${fmt(t.seconds)} s), byte-exact` : 'failed'}; echo RTT p50 ${fmt(r.p50)} ms`);
       } finally {
         await env.stop();
       }
@@ -270,7 +274,12 @@ await section('relay', async () => {
     const { env, pids } = await freshPair({ clientUdp: false });
     try {
       const cpu0 = cpuMs(pids);
-      const t = await attempt(path, `${size.relayMB} MB`, () => oneWay(sink, P.ttSink, 1, size.relayMB * MB, 240_000));
+      // A stall over the relay is a known bug (test/e2e/relay.test.ts): one is enough to show it.
+      const t = await attempt(path, `${size.relayMB} MB`, () => oneWay(sink, P.ttSink, 1, size.relayMB * MB, 90_000));
+      if (!t) {
+        console.log(`  relay run ${run + 1}: stalled; no further relay runs`);
+        break;
+      }
       if (t) note(path, 'cpuMsPerMB', (cpuMs(pids) - cpu0) / size.relayMB);
       const r = await rtt(P.ttEcho, 200, 60_000).catch(() => undefined);
       note(path, 'oneColdMBps', t?.mbps);
@@ -313,15 +322,27 @@ await section('friends', async () => {
       const started = performance.now();
       const data = testData(size.friendMB * MB, 77);
       const want = sha256(data);
-      const backs = await Promise.all(clients.map((_, i) => echoRoundTrip(port(i), data, 300_000)));
+      const results = await Promise.allSettled(clients.map((_, i) => echoRoundTrip(port(i), data, 300_000)));
       const seconds = (performance.now() - started) / 1000;
-      if (backs.some((x) => sha256(x) !== want)) throw new Error('an echo came back damaged');
-      const total = size.friends * size.friendMB;
+      const failed = results.flatMap((r, i) =>
+        r.status === 'rejected' ? [`friend ${i}: ${(r.reason as Error).message}`] : sha256(r.value) !== want ? [`friend ${i}: echo damaged`] : [],
+      );
+      const total = (size.friends - failed.length) * size.friendMB;
+      const dropped = udpRcvbufErrors() - drops;
+      // Over the echoes that completed; the failed ones are counted and reported.
       note(path, 'togetherMBps', total / seconds);
+      note(path, 'failedEchoes', failed.length);
       note(path, 'cpuMsPerMB', (cpuMs(pids) - cpu0) / (2 * total));
-      note(path, 'rcvbufErrors', udpRcvbufErrors() - drops);
+      note(path, 'rcvbufErrors', dropped);
       note(path, 'rssServerMiB', rssMiB(env.server.child.pid));
-      console.log(`  run ${run + 1}: ${size.friends} × ${size.friendMB} MB echoed in ${fmt(seconds)} s: ${fmt(total / seconds)} MB/s together (one way), UdpRcvbufErrors +${udpRcvbufErrors() - drops}`);
+      console.log(
+        `  run ${run + 1}: ${size.friends - failed.length} of ${size.friends} × ${size.friendMB} MB echoed in ${fmt(seconds)} s: ${fmt(total / seconds)} MB/s together (one way), UdpRcvbufErrors +${dropped}`,
+      );
+      if (failed.length) {
+        failures.push(`${path} run ${run + 1}: ${failed.length} echoes failed (${failed[0]})`);
+        const why = (text: string) => text.split('\n').filter((l) => /fail|error|ignored|unresponsive|offline|reset/i.test(l)).slice(-3).join(' | ');
+        console.log(`  failed: ${failed.slice(0, 3).join('; ')}\n  server: ${why(env.server.output)}\n  client: ${why(clients[Number(/friend (\d+)/.exec(failed[0]!)?.[1] ?? 0)]!.output)}`);
+      }
     } finally {
       for (const c of clients.slice(1)) c.signal('SIGTERM');
       await Promise.all(clients.slice(1).map((c) => c.exited(10_000).catch(() => c.kill())));
@@ -398,7 +419,7 @@ if (args.includes('--report')) {
   try {
     previous = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch {}
-  const report = {
+  const report: Record<string, unknown> & { figures: typeof summary } = {
     ...(previous.reconnect ? { reconnect: previous.reconnect } : {}),
     date: startedAt.toISOString(),
     how: `bench/tunnel.ts${quick ? ' --quick' : ''} in a private network namespace; each toxtunnel figure the median of ${runs} fresh server+client pairs (the runs listed); ` +
@@ -413,8 +434,19 @@ if (args.includes('--report')) {
     ratios,
     failures,
   };
+  // --only: the sections not run now keep their figures from the report (a run in parts).
+  if (args.includes('--only') && previous.figures) {
+    const before = previous.figures as typeof summary;
+    report.figures = { ...before };
+    for (const [path, figs] of Object.entries(summary)) report.figures[path] = { ...before[path], ...figs };
+    report.udpRcvbufErrorsPerSection = { ...(previous.udpRcvbufErrorsPerSection as object), ...udpDrops };
+    report.loadAverageAfterSection = { ...(previous.loadAverageAfterSection as object), ...loads };
+    report.ratios = { ...(previous.ratios as object), ...ratios };
+    report.failures = [...((previous.failures as string[]) ?? []), ...failures];
+    report.date = `${String(previous.date)} .. ${startedAt.toISOString()} (in parts: --only ${only.join(',')} last)`;
+  }
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(process.cwd(), 'docs/bench-report.svg'), renderChart(summary));
+  writeFileSync(join(process.cwd(), 'docs/bench-report.svg'), renderChart(report.figures));
   console.log('wrote docs/bench-report.json and docs/bench-report.svg');
 }
 process.exit(0);
