@@ -8,7 +8,7 @@
  * numbers that print as written (other numbers as their text), arrays, prototype-less objects.
  */
 import * as v from 'valibot';
-import { keyText, type PathKey, type YamlDocument } from './yaml-document.ts';
+import { keyText, type PathKey, pathText, type YamlDocument } from './yaml-document.ts';
 
 /** What is wrong with a text value, or undefined when it is fine. */
 export type Problem = (value: string) => string | undefined;
@@ -96,12 +96,17 @@ export const oneOf = <const T extends readonly string[]>(values: T) =>
 export function mapping<const E extends v.ObjectEntries>(entries: E, needs?: string) {
   const keys = Object.keys(entries);
   const required = keys.filter((k) => !['optional', 'nullish', 'exact_optional'].includes(entries[k]!.type));
-  return v.strictObject(entries, (issue) => {
-    const key = issue.path?.[0]?.key;
-    if (typeof key !== 'string') return `expected a mapping with keys ${keys.join(', ')}, not ${shown(issue.input)}`;
-    if (issue.expected === 'never') return `unknown key "${keyText(key)}"${suggest(key, keys)} (valid here: ${keys.join(', ')})`;
-    return `missing "${key}" (${needs ?? `it needs ${required.join(', ')}`})`;
-  });
+  const notMapping = (input: unknown) => `expected a mapping with keys ${keys.join(', ')}, not ${shown(input)}`;
+  return v.pipe(
+    // strictObject alone would take a list for a mapping whose keys are "0", "1", …
+    v.custom<Record<string, unknown>>((x) => x !== null && typeof x === 'object' && !Array.isArray(x), (issue) => notMapping(issue.input)),
+    v.strictObject(entries, (issue) => {
+      const key = issue.path?.[0]?.key;
+      if (typeof key !== 'string') return notMapping(issue.input);
+      if (issue.expected === 'never') return `unknown key "${keyText(key)}"${suggest(key, keys)} (valid here: ${keys.join(', ')})`;
+      return `missing "${key}" (${needs ?? `it needs ${required.join(', ')}`})`;
+    }),
+  );
 }
 
 /** A section of the file: a mapping that may be absent or empty (`tox:` with nothing under it). */
@@ -139,34 +144,33 @@ export function textOrMapping<S extends v.GenericSchema, const E extends v.Objec
   return v.union([asText, whole], (issue) => `expected ${example} or a mapping with keys ${Object.keys(entries).join(', ')}, not ${shown(issue.input)}`);
 }
 
-/** The path of an issue as keys; a union's issue is replaced by the issue inside it that explains it. */
-function located(issue: v.BaseIssue<unknown>): { issue: v.BaseIssue<unknown>; path: PathKey[] } {
-  let path = (issue.path ?? []).map((p) => p.key as PathKey);
-  // A union (text or mapping): the problem of the form the value was written in, when one
-  // form got past the value's type (its sub-issue then has a path into the value).
-  while (issue.type === 'union' && issue.issues) {
-    const inner = issue.issues.find((i) => i.path?.length);
-    if (!inner) break;
-    issue = inner;
-    path = [...path, ...inner.path!.map((p) => p.key as PathKey)];
-  }
-  return { issue, path };
+/**
+ * An issue as [issue, path of keys]: a union's issue (text or mapping) becomes the issues of the
+ * form the value was written in, when one form got past the value's type (those have a path
+ * into the value); otherwise it stays the union's own ("expected … or a mapping …").
+ */
+function located(issue: v.BaseIssue<unknown>, prefix: PathKey[] = []): Array<{ issue: v.BaseIssue<unknown>; path: PathKey[] }> {
+  const path = [...prefix, ...(issue.path ?? []).map((p) => p.key as PathKey)];
+  const inner = issue.type === 'union' ? (issue.issues ?? []).filter((i) => i.path?.length) : [];
+  return inner.length > 0 ? inner.flatMap((i) => located(i, path)) : [{ issue, path }];
 }
 
 /** Checks a YAML document against a schema: its value, or the first problem in the file as a ToxtunnelError. */
 export function validate<S extends v.GenericSchema>(schema: S, doc: YamlDocument): v.InferOutput<S> {
   const result = v.safeParse(schema, doc.value);
   if (result.success) return result.output;
-  const problems = result.issues.map((raw) => {
-    const { issue, path } = located(raw);
+  const problems = result.issues.flatMap((raw) => located(raw)).map(({ issue, path }) => {
     // strictObject's issues about a key (missing, unknown) end their path with the key itself.
     const keyIssue = issue.type === 'strict_object' && issue.path?.at(-1)?.origin === 'key';
     const unknown = keyIssue && issue.expected === 'never';
     // A missing key is reported at (and named by) the mapping that lacks it.
     const at = keyIssue && !unknown ? path.slice(0, -1) : path;
-    return { issue, at, unknown, position: doc.position(at, unknown) };
+    return { issue, at, unknown, missing: keyIssue && !unknown, position: doc.position(at, unknown) };
   });
+  // An unknown key usually explains a missing one ("remote_prot" for "remote_port"): report it, with its suggestion.
+  const misspelt = new Set(problems.filter((p) => p.unknown).map((p) => pathText(p.at.slice(0, -1))));
+  const reported = problems.filter((p) => !(p.missing && misspelt.has(pathText(p.at))));
   const order = (p: (typeof problems)[number]) => (p.position ? p.position.line * 1e6 + p.position.col : 0);
-  const first = problems.reduce((a, b) => (order(b) < order(a) ? b : a));
+  const first = reported.reduce((a, b) => (order(b) < order(a) ? b : a));
   throw doc.error(first.unknown ? 'CONFIG_UNKNOWN_KEY' : doc.codes.invalid, first.at, first.issue.message, first.unknown);
 }
