@@ -10,7 +10,7 @@ import * as v from 'valibot';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
 import { parseForwardSpec, parseMetricsSpec, parseReverseSpec, parseSocksSpec } from './forward-spec.ts';
-import { keyHint } from './placeholders.ts';
+import { publicKeyProblem } from './placeholders.ts';
 import { bool, int, list, mapping, nonEmpty, oneOf, port, type Problem, section, text, textOrMapping, validate } from './schema.ts';
 import { CLIENT_PROTOCOLS } from './specs.ts';
 import { type PathKey, parseYamlDocument, pathText } from './yaml-document.ts';
@@ -20,14 +20,6 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** auto: shipped public nodes + listed ones; lan: LAN discovery + listed; none (ours): listed only. */
 export const BOOTSTRAP_MODES = ['auto', 'lan', 'none'] as const;
 export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
-
-/** A key of `chars` hex characters; an init placeholder or the other kind of key gets a hint. */
-export const hexProblem =
-  (chars: 64 | 76, what: string): Problem =>
-  (value) =>
-    new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(value.trim())
-      ? undefined
-      : ((chars === 64 ? keyHint(value, 'public key') : undefined) ?? `expected ${what} (${chars} hex characters), got ${value.trim().length} characters`);
 
 /** The message of the error `parse` throws, as a schema problem (the schema adds file, line and key). */
 const problemOf =
@@ -58,7 +50,7 @@ const TOX = v.pipe(
         {
           address: nonEmpty('a host name or IP address'),
           port: port(),
-          public_key: text(hexProblem(64, 'a DHT public key')),
+          public_key: text(publicKeyProblem('a DHT public key')),
           tcp_ports: list(port()), // ours
         },
         'each node needs address, port, public_key',
@@ -83,8 +75,8 @@ const SERVER = section({
   // ours: a key, or {public_key, name} (the name shows in logs, status and list)
   whitelist: list(
     textOrMapping(
-      text(hexProblem(64, "a friend's public key")),
-      { public_key: text(hexProblem(64, "a friend's public key")), name: optional(text()) },
+      text(publicKeyProblem("a friend's public key")),
+      { public_key: text(publicKeyProblem("a friend's public key")), name: optional(text()) },
       "a friend's public key",
       'the friend\'s 64-hex public key; "name" is optional',
     ),

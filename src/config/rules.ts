@@ -26,7 +26,7 @@ import * as v from 'valibot';
 import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
 import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
 import { describeErrno, ToxtunnelError } from '../errors.ts';
-import { keyHint } from './placeholders.ts';
+import { publicKeyProblem } from './placeholders.ts';
 import { list, mapping, port, section, text, validate } from './schema.ts';
 import { parseYamlDocument } from './yaml-document.ts';
 
@@ -99,7 +99,7 @@ const PORTS = v.optional(
   [],
 );
 const HOST_PORTS = mapping({ host: hostPattern(false), ports: PORTS }, 'a name, an address, a CIDR, or a pattern with one "*"');
-const PUBLIC_KEY = text((k) => (/^[0-9a-fA-F]{64}$/.test(k.trim()) ? undefined : (keyHint(k, 'public key') ?? `expected a friend's public key (64 hex characters), got ${k.trim().length} characters`)));
+const PUBLIC_KEY = text(publicKeyProblem("a friend's public key"));
 const optional = v.optional;
 
 const RULE = v.pipe(

@@ -112,12 +112,12 @@ export function mapping<const E extends v.ObjectEntries>(entries: E, needs?: str
 /** A section of the file: a mapping that may be absent or empty (`tox:` with nothing under it). */
 export const section = <const E extends v.ObjectEntries>(entries: E) => v.nullish(mapping(entries));
 
-/** A list, which may be absent or empty; `orOne`: a single item may be written without the list. */
+/** A list, which may be absent or empty; `orOne`: a single text item may be written without the list (`socks: 1080`). */
 export function list<S extends v.GenericSchema>(item: S, orOne = false) {
   return v.nullish(
     v.pipe(
       v.unknown(),
-      v.transform((x) => (orOne && typeof x === 'string' ? [x] : x)),
+      v.transform((x) => (orOne && (typeof x === 'string' || typeof x === 'number') ? [x] : x)),
       v.array(item, (issue) => `expected a list, not ${shown(issue.input)}`),
     ),
   );

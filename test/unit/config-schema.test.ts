@@ -71,7 +71,7 @@ const CONFIG_TABLE: Array<[string, string, string, string]> = [
   ['a fraction for a port', 'tox:\n  start_port: 1.5\n', 'CONFIG_INVALID', 'c.yaml:2:15: tox.start_port: 1.5 is not a whole number from 1 to 65535'],
   ['yes is not a YAML 1.2 boolean', 'extensions: yes\n', 'CONFIG_INVALID', 'c.yaml:1:13: extensions: "yes" is not true or false'],
   ['a list where a section goes', 'tox: [a, b]\n', 'CONFIG_INVALID', `c.yaml:1:6: tox: expected a mapping with keys ${TOX_KEYS}, not a list`],
-  ['a number where a list goes', 'client:\n  forwards: 5\n', 'CONFIG_INVALID', 'c.yaml:2:13: client.forwards: expected a list, not 5'],
+  ['true where a list goes', 'client:\n  forwards: true\n', 'CONFIG_INVALID', 'c.yaml:2:13: client.forwards: expected a list, not true'],
   [
     'a forward written as -L, short one part',
     'client:\n  forwards:\n    - "2222:127.0.0.1"\n',
@@ -223,10 +223,10 @@ test('text is read as written: digits keep their leading zeros, numbers where te
   assert.equal(loadConfigFile(file), { client: { server_id: '0123', shared_secret: '0445', pipe: '1e3', invite: 'true' }, tox: { tcp_port: 443, start_port: 445 } });
 });
 
-test('empty sections and lists are allowed; one -L string may stand for the list', () => {
+test('empty sections and lists are allowed; one -L or -D string may stand for the list', () => {
   const file = join(dir, 'empty.yaml');
-  writeFileSync(file, 'tox:\nserver:\n  whitelist:\nclient:\n  forwards: "2222:127.0.0.1:22"\n');
-  assert.equal(loadConfigFile(file), { tox: null, server: { whitelist: null }, client: { forwards: ['2222:127.0.0.1:22'] } });
+  writeFileSync(file, 'tox:\nserver:\n  whitelist:\nclient:\n  forwards: "2222:127.0.0.1:22"\n  socks: 1080\n');
+  assert.equal(loadConfigFile(file), { tox: null, server: { whitelist: null }, client: { forwards: ['2222:127.0.0.1:22'], socks: ['1080'] } });
   writeFileSync(file, '');
   assert.equal(loadConfigFile(file), {});
 });
