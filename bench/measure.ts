@@ -96,7 +96,10 @@ export interface Transfer {
   seconds: number;
   /** One stream: MB/s of its first 4 MB (connect to the sink's 4,000,000th byte). */
   first4MBps?: number;
-  /** Several streams: the largest / the smallest byte count at the sink when the first one finished. */
+  /**
+   * Several streams: the largest / the smallest byte count at the sink when the first one
+   * finished (a stream with nothing yet counts as 1 byte, so the ratio is then huge, not lost).
+   */
   shareRatio?: number;
 }
 

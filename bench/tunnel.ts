@@ -232,9 +232,10 @@ await section('pair', async () => {
       note(path, 'idleCpuClientPct', idle[1]);
       note(path, 'rssIdleServerMiB', rssMiB(pids[0]));
       note(path, 'rssIdleClientMiB', rssMiB(pids[1]));
+      const share = (r: number | undefined) => (r !== undefined && r >= 1000 ? 'one stream had nothing' : `${fmt(r, 2)}:1`);
       console.log(
         `  run ${run + 1}: cold ${fmt(cold?.mbps)} MB/s (first 4 MB ${fmt(cold?.first4MBps)}), warm ${fmt(warm?.mbps)} MB/s, 8 streams ${fmt(eight?.mbps)} MB/s ` +
-          `(share ${fmt(eight?.shareRatio, 2)}:1), 2 streams share ${fmt(two?.shareRatio, 2)}:1, RTT p50 ${fmt(r.p50, 3)} p99 ${fmt(r.p99, 3)} ms, ` +
+          `(share ${share(eight?.shareRatio)}), 2 streams share ${share(two?.shareRatio)}, RTT p50 ${fmt(r.p50, 3)} p99 ${fmt(r.p99, 3)} ms, ` +
           `beside an upload p50 ${fmt(beside?.p50, 1)} p99 ${fmt(beside?.p99, 1)} ms, idle CPU ${fmt(idle[0], 3)} % / ${fmt(idle[1], 3)} %, ` +
           `RSS ${fmt(rssMiB(pids[0]))} / ${fmt(rssMiB(pids[1]))} MiB`,
       );

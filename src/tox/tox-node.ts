@@ -464,9 +464,17 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   /** Every friend (at least one) connected: idle iterations may wait longer (IterationScheduler). */
   private settled(): boolean {
     if (this.closed || this.tox === 0) return false;
+    // Asked up to a few dozen times a second: the answer is kept for half a second (a friend
+    // that just went offline is searched for lazily that long at most).
+    const now = performance.now();
+    if (now - this.settledAt < 500) return this.settledCache;
     const friends = this.friends();
-    return friends.length > 0 && friends.every((f) => this.friendConnectionStatus(f) !== 'none');
+    this.settledCache = friends.length > 0 && friends.every((f) => this.friendConnectionStatus(f) !== 'none');
+    this.settledAt = now;
+    return this.settledCache;
   }
+  private settledCache = false;
+  private settledAt = -Infinity;
 
   private dispatchPending(): void {
     // Events queued during tox_iterate; a listener may close the node, which stops the rest.
