@@ -14,9 +14,8 @@ import type { Node } from 'yaml';
 import { CLIENT_PROTOCOLS, type ClientProtocol } from '../app/client.ts';
 import type { BootstrapNode, Forward, ReverseForward, SocksListener } from './specs.ts';
 import { ToxtunnelError } from '../errors.ts';
-import { parseInvite } from '../app/invite.ts';
+import { type InviteHint, parseInvite } from '../app/invite.ts';
 import { osErrorText } from '../os-errors.ts';
-import type { FriendHint } from '../tox/tox-node.ts';
 import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
@@ -283,8 +282,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** The server's address hint from an invite (DHT key and address), when hints are on. */
-  serverHint: FriendHint | undefined;
+  /** The server's address hint from an invite (DHT key, address, onion data key), when hints are on. */
+  serverHint: InviteHint | undefined;
   /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
   addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
@@ -503,7 +502,7 @@ export function resolveConfig(
     addressHints,
     serverHint:
       addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
-        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}), ...(invite.onionKey ? { onionKey: invite.onionKey } : {}) }
         : undefined,
     proxy,
     rulesFile: flags.rulesFile ? resolvePath(flags.rulesFile) : env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
