@@ -184,9 +184,15 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
     this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, this.requestMessage);
     if (options.serverHint && options.addressHints !== false) {
-      runtime.node.reachFriend(this.serverFriend, options.serverHint);
-      log.info(`trying the server directly at the invite's address${options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : ''}`);
-      if (existing === undefined) this.requestDirect();
+      const where = options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : '';
+      try {
+        runtime.node.reachFriend(this.serverFriend, options.serverHint);
+        log.info(`trying the server directly at the invite's address${where}`);
+        if (existing === undefined) this.requestDirect();
+      } catch (error) {
+        // A host name (toxcore takes IP addresses here): it still serves as a bootstrap node.
+        log.warn(`the invite's address${where} is not tried directly: ${(error as Error).message}`);
+      }
     }
     if (existing === undefined) {
       runtime.save();

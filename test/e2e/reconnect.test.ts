@@ -4,7 +4,8 @@
 // restarted side reaches the other at its remembered DHT key and address,
 // data_dir/tox_hints.json), also after a crash; a new client with only an invite echoes within
 // 3 s (its friend request goes straight to the invite's address), still pairs when the
-// invite's onion key is stale, and is refused when the rules do not name it; a stale hint
+// invite's onion key is stale or its address a host name, and is refused when the rules do
+// not name it; a stale hint
 // falls back to the DHT/onion search; one data directory runs once (a second instance is
 // refused, naming the PID); the server dying under a pipe ends the pipe with a clear message
 // and exit code 1. Timings are printed; the bounds allow 1 s for machine noise over each target.
@@ -29,7 +30,7 @@ import {
   testData,
 } from '../helpers/tunnel-env.ts';
 
-const P = { echo: 28101, forward: 28111, invited: 28112, stale: 28113, stranger: 28114, staleUdp: 28120 };
+const P = { echo: 28101, forward: 28111, invited: 28112, stale: 28113, stranger: 28114, named: 28115, staleUdp: 28120, namedUdp: 28125 };
 /** The issue's target, and what a loaded 2-core machine may add to it. */
 const TARGET_MS = 1500;
 const NOISE_MS = 1000;
@@ -49,6 +50,8 @@ function identity(name: string): { data: string; key: string } {
 const { data: inviteeData, key: inviteeKey } = identity('invitee');
 /** In the rules too: pairs with an invite whose onion key is stale. */
 const stale = identity('stale');
+/** In the rules too: pairs with an invite that names the server by host name. */
+const named = identity('named');
 /** Not in the rules: its request, sent straight to the server, is refused all the same. */
 const stranger = identity('stranger');
 const extra: CliProcess[] = [];
@@ -60,7 +63,7 @@ test.before(async () => {
       ports: { bootstrapUdp: 28201, bootstrapTcp: 28202, toxFirst: 28210 },
       forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.echo }],
       rules: (clientKey) =>
-        [clientKey, inviteeKey, stale.key].map((key) => `  - friend: ${key}\n    allow:\n      - host: 127.0.0.1\n        ports: [${P.echo}]\n`).join('').replace(/^/, 'rules:\n'),
+        [clientKey, inviteeKey, stale.key, named.key].map((key) => `  - friend: ${key}\n    allow:\n      - host: 127.0.0.1\n        ports: [${P.echo}]\n`).join('').replace(/^/, 'rules:\n'),
     });
     // Cold: server and client start together, one fresh tox-bootstrapd, nothing remembered.
     coldMs = await echoUntil(30_000, env.clientStartedAt); // (and both sides saw each other's address)
@@ -179,41 +182,61 @@ function inviteLine(): string {
   return made.stdout.trim();
 }
 
-test('an invite with a stale onion key (the server restarted since): the request still goes through the onion and pairs', async () => {
-  const line = inviteLine().replace(/onion=[0-9A-F]{64}/, `onion=${'5A'.repeat(32)}`);
-  // Its own UDP port: the invited client above just left 127.0.0.1:33447, and toxcore hands
-  // every packet from an address to the connection it has there (net_crypto's
-  // crypto_id_ip_port), so until the server drops its connection to that friend (~2 min) a
-  // different key at the same address cannot finish a handshake.
+/**
+ * Starts a client of identity `who` from an invite line alone (YAML client.invite, no bootstrap
+ * node of its own) on its own UDP port, and waits for its first echo; returns the client and
+ * ms from its start. Its own port: an invited client above just left 127.0.0.1:33447, and
+ * toxcore hands every packet from an address to the connection it has there (net_crypto's
+ * crypto_id_ip_port), so until the server drops its connection to that friend (~2 min) a
+ * different key at the same address cannot finish a handshake.
+ */
+async function pairFromInvite(name: string, who: { data: string }, line: string, ports: { udp: number; forward: number }) {
   const config = env.file(
-    'stale.yaml',
+    `${name}.yaml`,
     [
       'mode: client',
-      `data_dir: ${stale.data}`,
+      `data_dir: ${who.data}`,
       'tox:',
-      `  start_port: ${P.staleUdp}`,
+      `  start_port: ${ports.udp}`,
       '  bootstrap_mode: none',
       'client:',
       `  invite: "${line}"`,
       '  forwards:',
-      `    - {local_port: ${P.stale}, remote_host: 127.0.0.1, remote_port: ${P.echo}}`,
+      `    - {local_port: ${ports.forward}, remote_host: 127.0.0.1, remote_port: ${P.echo}}`,
       '',
     ].join('\n'),
   );
   const started = Date.now();
   const client = runCli(['-c', config]);
   extra.push(client);
-  await client.waitForOutput(/sent the friend request straight to the invite's address/, 10_000, 'the direct request');
   const data = testData(500, 4);
   let ms = -1;
   while (Date.now() - started < 60_000 && ms < 0) {
-    ms = await echoRoundTrip(P.stale, data, 60_000 - (Date.now() - started)).then(
+    ms = await echoRoundTrip(ports.forward, data, 60_000 - (Date.now() - started)).then(
       (back) => (assert.equal(back, data), Date.now() - started),
       () => new Promise<number>((r) => setTimeout(() => r(-1), 50)),
     );
   }
-  console.log(`  invite with a stale onion key (request through the onion) -> first echo ${ms} ms`);
   assert.ok(ms > 0, `${client.output}\nserver:\n${env.server.output.slice(-4000)}`);
+  return { client, ms };
+}
+
+test('an invite with a stale onion key (the server restarted since): the request still goes through the onion and pairs', async () => {
+  const line = inviteLine().replace(/onion=[0-9A-F]{64}/, `onion=${'5A'.repeat(32)}`);
+  const { client, ms } = await pairFromInvite('stale', stale, line, { udp: P.staleUdp, forward: P.stale });
+  console.log(`  invite with a stale onion key (request through the onion) -> first echo ${ms} ms`);
+  assert.match(client.output, /sent the friend request straight to the invite's address/);
+  client.signal('SIGTERM');
+  await client.exited(15_000);
+});
+
+test('an invite naming the server by host name: not tried directly (toxcore takes IP addresses), yet it bootstraps there and pairs', async () => {
+  const made = runCliSync(['invite', '-c', join(env.dir, 'server.yaml'), '--address', 'localhost']);
+  assert.is(made.status, 0, made.output);
+  const { client, ms } = await pairFromInvite('named', named, made.stdout.trim(), { udp: P.namedUdp, forward: P.named });
+  console.log(`  invite with a host name (request through the onion) -> first echo ${ms} ms`);
+  assert.match(client.output, /the invite's address localhost:\d+ is not tried directly/);
+  assert.not.match(client.output, /sent the friend request straight/);
   client.signal('SIGTERM');
   await client.exited(15_000);
 });
