@@ -134,6 +134,8 @@ const REREQUEST_EARLY_PERIOD_MS = 5 * 60_000;
 const REREQUEST_NOTICE_MS = 30_000;
 /** Friend requests sent straight to an invite's address, one a second from the start (requestDirect). */
 const DIRECT_REQUEST_TRIES = 5;
+/** After the first direct request, the server is reached again this much later (requestDirect). */
+const DIRECT_REACH_AGAIN_MS = 100;
 
 /**
  * The friend request's message. A tuntox server compares the secret as a C string that must
@@ -240,8 +242,19 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     if (!hint?.onionKey || !hint.address || this.directRequests >= DIRECT_REQUEST_TRIES) return;
     this.directRequests++;
     try {
-      if (this.runtime.node.requestFriendDirect(this.serverFriend, hint.onionKey, hint.address) === 'not-pending') this.directRequests = DIRECT_REQUEST_TRIES;
-      else if (this.directRequests === 1) this.log.info(`sent the friend request straight to the invite's address ${hint.address.host}:${hint.address.port} too`);
+      if (this.runtime.node.requestFriendDirect(this.serverFriend, hint.onionKey, hint.address) === 'not-pending') {
+        this.directRequests = DIRECT_REQUEST_TRIES;
+        return;
+      }
+      if (this.directRequests > 1) return;
+      this.log.info(`sent the friend request straight to the invite's address ${hint.address.host}:${hint.address.port} too`);
+      // Our handshake raced the request and lost (the server drops it from a non-friend and
+      // toxcore sends it again only after 1 s): once the server has had a moment to accept,
+      // tell it our DHT key again there, and it connects to us at once.
+      const again = setTimeout(() => {
+        if (!this.stopped && this.runtime.node.friendConnectionStatus(this.serverFriend) === 'none') this.runtime.node.reachFriend(this.serverFriend, hint);
+      }, DIRECT_REACH_AGAIN_MS);
+      again.unref?.();
     } catch (error) {
       this.directRequests = DIRECT_REQUEST_TRIES;
       this.log.debug(`could not send the friend request to the invite's address: ${(error as Error).message}`);
