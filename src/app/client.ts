@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import type { Forward, ReverseForward, SocksListener } from '../config/specs.ts';
+import type { ClientProtocol, Forward, ReverseForward, SocksListener } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
@@ -23,7 +23,7 @@ import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { MAX_FRIEND_REQUEST_LENGTH } from '../tox/tox-node.ts';
-import type { InviteHint } from './invite.ts';
+import type { InviteHint } from '../config/invite.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -56,9 +56,6 @@ export interface ClientOptions extends NetworkOptions {
   /** The server's protocol: detected (default), or only ours, or only tuntox's (docs/tuntox.md). */
   protocol?: ClientProtocol;
 }
-
-export const CLIENT_PROTOCOLS = ['auto', 'toxtunnel', 'tuntox'] as const;
-export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 export type ListenerState = 'connecting' | 'active' | 'reconnecting' | 'failed' | 'closed';
 

@@ -6,7 +6,7 @@
  * current DHT key and UDP port with the addresses the user names. What it reveals is said on
  * stderr each time (docs/invite.md).
  */
-import { formatInvite, type Invite } from '../app/invite.ts';
+import { formatInvite, type Invite } from '../config/invite.ts';
 import { loadSavedata } from '../app/identity.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
 import { controlRequest } from '../control/control-client.ts';

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hintsFilePath, loadHints, saveHints, type StoredHint } from '../../src/app/address-hints.ts';
 import { lockDataDir, lockFilePath, lockHolder } from '../../src/app/data-dir-lock.ts';
-import { formatInvite, parseInvite } from '../../src/app/invite.ts';
+import { formatInvite, parseInvite } from '../../src/config/invite.ts';
 import { resolveConfig } from '../../src/config/config.ts';
 import { isToxtunnelError } from '../../src/errors.ts';
 import { makeToxId } from '../../src/tox/tox-id.ts';
