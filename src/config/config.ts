@@ -12,8 +12,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { BOOTSTRAP_MODES, type BootstrapMode, type ConfigFile, LOG_LEVELS, type LogLevel, readConfigFile } from './config-file.ts';
 import { type BootstrapNode, CLIENT_PROTOCOLS, type ClientProtocol, type Forward, type ReverseForward, type SocksListener } from './specs.ts';
 import { ToxtunnelError } from '../errors.ts';
-import { parseInvite } from './invite.ts';
-import type { FriendHint } from '../tox/tox-node.ts';
+import { type InviteHint, parseInvite } from './invite.ts';
 import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
@@ -76,8 +75,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** The server's address hint from an invite (DHT key and address), when hints are on. */
-  serverHint: FriendHint | undefined;
+  /** The server's address hint from an invite (DHT key, address, onion data key), when hints are on. */
+  serverHint: InviteHint | undefined;
   /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
   addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
@@ -305,7 +304,7 @@ export function resolveConfig(
     addressHints,
     serverHint:
       addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
-        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}), ...(invite.onionKey ? { onionKey: invite.onionKey } : {}) }
         : undefined,
     proxy,
     rulesFile: flags.rulesFile ? resolvePath(flags.rulesFile) : env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
