@@ -442,7 +442,8 @@ if (args.includes('--report')) {
     for (const [path, figs] of Object.entries(summary)) report.figures[path] = { ...before[path], ...figs };
     report.udpRcvbufErrorsPerSection = { ...(previous.udpRcvbufErrorsPerSection as object), ...udpDrops };
     report.loadAverageAfterSection = { ...(previous.loadAverageAfterSection as object), ...loads };
-    report.ratios = { ...(previous.ratios as object), ...ratios };
+    // Ratios hold only within one invocation: a re-measured path makes the old ones stale.
+    report.ratios = summary.toxtunnel && !only.includes('baselines') ? {} : { ...(previous.ratios as object), ...ratios };
     report.failures = [...((previous.failures as string[]) ?? []), ...failures];
     report.date = `${String(previous.date)} .. ${startedAt.toISOString()} (in parts: --only ${only.join(',')} last)`;
   }
