@@ -14,6 +14,7 @@ import wasmBase64 from '../../build/wasm/toxcore-binary.mjs';
 import { ToxtunnelError } from '../errors.ts';
 import { SocketTable, type SocketOwner } from '../net/socket-table.ts';
 import { EXPORTED_FUNCTION_NAMES, type ToxcoreExports } from './ffi.ts';
+import { Slab } from '../protocol/slab.ts';
 import { readCString } from './memory.ts';
 
 /** What a node receives from C. Calls arrive during tt_tox_iterate / tt_tox_new. */
@@ -32,13 +33,18 @@ export class ToxcoreModule {
   readonly sockets: SocketTable;
   private readonly sinks = new Map<number, NodeEventSink>();
   private nextNodeId = 1;
+  private readonly packets = new Slab();
+  private heapView = new Uint8Array(0);
 
   constructor(readonly exports: ToxcoreExports) {
     this.sockets = new SocketTable(() => this.heap());
   }
 
+  /** A view of the whole heap: the same object until the memory grows (it is asked per packet). */
   heap(): Uint8Array {
-    return new Uint8Array(this.exports.memory.buffer);
+    const buffer = this.exports.memory.buffer;
+    if (this.heapView.buffer !== buffer) this.heapView = new Uint8Array(buffer);
+    return this.heapView;
   }
 
   register(sink: NodeEventSink): number {
@@ -87,7 +93,7 @@ export class ToxcoreModule {
       },
       eventFriendConnection: (node, friend, status) => sink(node!)?.onFriendConnection(friend! >>> 0, status!),
       eventFriendLosslessPacket: (node, friend, data, len) =>
-        sink(node!)?.onFriendLosslessPacket(friend! >>> 0, this.heap().slice(data!, data! + len!)),
+        sink(node!)?.onFriendLosslessPacket(friend! >>> 0, this.packets.copy(this.heap().subarray(data!, data! + len!))),
       eventLog: (node, level, file, line, func, message) => {
         const heap = this.heap();
         sink(node!)?.onLog(level!, readCString(heap, file!), line!, readCString(heap, func!), readCString(heap, message!));
