@@ -432,7 +432,9 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
     // 'drain' follows the next iteration, which comes when toxcore's next send budget is due
     // (our congestion controller, wasm/tt_cc.h, says when: tox_iteration_interval).
-    if (error === 'SENDQ') {
+    // Once per iteration is enough (asking toxcore for the interval and arming a timer per
+    // refused packet showed in profiles).
+    if (error === 'SENDQ' && !this.sendqRefused) {
       this.sendqRefused = true;
       this.scheduler.within(this.x.tox_iteration_interval(tox));
     }
