@@ -157,12 +157,11 @@ void tt_tox_iterate(Tox *tox, int node)
 
 /* Like tox_friend_send_lossless_packet, but with congestion_control = false in
  * write_cryptpacket: the packet joins the same ordered, retransmitted stream, but is not
- * refused when the connection's send budget (packets_left) is empty. toxcore refills that
- * budget at the connection's measured rate, which falls to 4 packets/s when the connection has
- * been quiet, so a control frame after a pause could wait hundreds of milliseconds. The
- * TypeScript side uses this only for small frames when nothing of that friend is queued, and
- * within a budget of its own (src/tunnel/friend-link.ts). Still bounded by toxcore's send
- * buffer: SENDQ when that is full. Returns a Tox_Err_Friend_Custom_Packet code. */
+ * refused when the connection's send budget (packets_left) is empty, so an ACK, PONG or CLOSE
+ * does not wait for the next refill of that budget. The TypeScript side uses it only for
+ * control frames (never DATA) of at most SMALL_PACKET_BYTES, within a rate budget of its own
+ * (src/tunnel/friend-link.ts: trySend, takeBudget). Still bounded by toxcore's send buffer:
+ * SENDQ when that is full. Returns a Tox_Err_Friend_Custom_Packet code. */
 int tt_friend_send_lossless_uncontrolled(Tox *tox, uint32_t friend_number, const uint8_t *data, size_t length)
 {
     const Messenger *m = tox->m;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FriendNameBook } from '../../src/app/friend-names.ts';
 import { RateMeter, type Observation } from '../../src/app/observe.ts';
 import { allValues, lastValue, protectArgv, unprotect } from '../../src/cli/argv.ts';
 import { formatLogLine, localTimestamp } from '../../src/cli/logging.ts';
@@ -136,6 +137,20 @@ test('friend names: optional name: in rules and in the whitelist', () => {
   const [header, row] = formatTunnelList([{ id: '0:1', friend: 0, publicKey: KEY, name: 'alice', kind: 'inbound', state: 'open', target: 'h:22', bytesIn: 0, bytesOut: 2048 }]);
   assert.match(header!, /^ID\s+FRIEND\s+KIND\s+STATE\s+TARGET\s+IN\s+OUT$/);
   assert.match(row!, /^0:1\s+alice \(ABABABAB…\)\s+inbound\s+open\s+h:22\s+0 B\s+2\.0 KiB$/);
+});
+
+test('friend names come from one book: whitelist over rules, and a name outlives the rule that gave it', () => {
+  const carol = 'CD'.repeat(32);
+  const first = parseRules(`rules:\n  - friend: ${KEY}\n    name: alice\n    allow: [{host: 127.0.0.1}]\n  - friend: ${carol}\n    name: carol\n    allow: []\n`, 'r.yaml');
+  const book = new FriendNameBook(new Map([[carol, 'carol-from-whitelist']]), first);
+  assert.is(book.nameOf(KEY.toLowerCase()), 'alice');
+  assert.is(book.nameOf(carol), 'carol-from-whitelist');
+  assert.is(book.nameOf('EF'.repeat(32)), undefined);
+  // A reload drops alice's rule: she is still "alice" while she is being removed.
+  const second = parseRules(`rules:\n  - friend: ${carol}\n    allow: []\n`, 'r.yaml');
+  book.replaceRules(second, [KEY]);
+  assert.is(second.nameOf(KEY), undefined);
+  assert.is(book.nameOf(KEY), 'alice');
 });
 
 test('key hints: init placeholders by name, a public key given as a Tox ID and the reverse', () => {
