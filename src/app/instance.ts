@@ -82,9 +82,9 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
  * tick after send()): among them the kill packets that tell friends we left, so that they
  * accept our next start at once. A process that exits right after stop() would drop them.
  */
-/** Where this node can be reached now (for `toxtunnel invite`): DHT key (changes every start) and ports. */
+/** Where this node can be reached now (for `toxtunnel invite`): DHT and onion data keys (new every start) and ports. */
 function where(node: ToxNode): Record<string, unknown> {
-  return { dhtKey: node.dhtId, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
+  return { dhtKey: node.dhtId, onionKey: node.onionKey, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
 }
 
 function lastDatagramsSent(): Promise<void> {

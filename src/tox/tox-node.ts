@@ -226,6 +226,15 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tox_self_get_dht_id(this.ptr(), out)));
   }
 
+  /**
+   * Our onion data key, 64 hex characters: what friends encrypt onion data to us with (our
+   * onion announcements give it to the nodes we announce to; new at every start). An invite
+   * carries it so a new client can send its friend request straight here (requestFriendDirect).
+   */
+  get onionKey(): string {
+    return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tt_self_get_onion_key(this.ptr(), out)));
+  }
+
   /** The UDP port toxcore is bound to, or undefined with UDP off. */
   get udpPort(): number | undefined {
     return this.portOf((err) => this.x.tox_self_get_udp_port(this.ptr(), err));
@@ -397,6 +406,24 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       if (code === 2) throw new ToxtunnelError('TOX_BAD_OPTION', `bad address ${hint.address?.host}:${hint.address?.port}`);
       this.scheduler.wake();
       return code === 3 ? 'connected' : 'ok';
+    });
+  }
+
+  /**
+   * Sends our pending friend request to a friend straight to its address, sealed to its onion
+   * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
+   * the same packet the friend's announce node would deliver. 'sent', or 'not-pending' when the
+   * friend accepted us already (nothing sent).
+   */
+  requestFriendDirect(friendNumber: number, onionKey: string, address: { host: string; port: number }): 'sent' | 'not-pending' {
+    const key = parsePublicKey(onionKey);
+    return withScratch(this.x, (scratch) => {
+      const code = this.x.tt_friend_request_direct(this.ptr(), friendNumber, scratch.copyIn(key), scratch.cString(address.host), address.port);
+      if (code === 1) throw new ToxtunnelError('TOX_FRIEND_NOT_FOUND', `no friend ${friendNumber}`);
+      if (code === 2) throw new ToxtunnelError('TOX_BAD_OPTION', `bad address ${address.host}:${address.port}`);
+      if (code === 4) throw new ToxtunnelError('TOX_SEND_FAILED', `the friend request could not be sent to ${address.host}:${address.port}`);
+      this.scheduler.wake();
+      return code === 3 ? 'not-pending' : 'sent';
     });
   }
 
