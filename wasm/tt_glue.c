@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../toxcore-submodule/toxcore/logger.h"
 #include "../toxcore-submodule/toxcore/tox.h"
+#include "../toxcore-submodule/toxcore/tox_struct.h"
 #include "tt_host.h"
 
 /* --- randomness ---------------------------------------------------------------------------- */
@@ -125,6 +127,15 @@ Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punch
         return NULL;
     }
 
+    if (!log_enabled) {
+        /* tox_new always installs its own log handler, which hands each line to the user's
+         * callback if there is one: so every LOGGER_* call formatted its message (vsnprintf)
+         * even with nobody listening. The busiest is write_cryptpacket's "rejecting packet"
+         * on every SENDQ refusal: 80 ms of a sender's CPU per 100 MB. Without a handler
+         * logger_write returns before formatting. */
+        logger_callback_log(tox->log, NULL, NULL, NULL);
+    }
+
     tox_callback_self_connection_status(tox, on_self_connection);
     tox_callback_friend_request(tox, on_friend_request);
     tox_callback_friend_connection_status(tox, on_friend_connection);
@@ -143,7 +154,6 @@ void tt_tox_iterate(Tox *tox, int node)
 #include "../toxcore-submodule/toxcore/Messenger.h"
 #include "../toxcore-submodule/toxcore/friend_connection.h"
 #include "../toxcore-submodule/toxcore/net_crypto.h"
-#include "../toxcore-submodule/toxcore/tox_struct.h"
 
 /* Like tox_friend_send_lossless_packet, but with congestion_control = false in
  * write_cryptpacket: the packet joins the same ordered, retransmitted stream, but is not

@@ -443,14 +443,14 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   sendLossless(friendNumber: number, packet: Uint8Array, options: { uncontrolled?: boolean } = {}): SendResult {
     const tox = this.ptr();
     if (packet.length > MAX_LOSSLESS_PACKET_SIZE) return { ok: false, error: 'TOO_LONG' };
-    new Uint8Array(this.x.memory.buffer).set(packet, this.sendBuffer);
+    this.toxcore.heap().set(packet, this.sendBuffer);
     let code: number;
     if (options.uncontrolled) {
       // Outside toxcore's congestion control (wasm/tt_glue.c): for small, latency-critical frames.
       code = this.x.tt_friend_send_lossless_uncontrolled(tox, friendNumber, this.sendBuffer, packet.length);
     } else {
       const ok = this.x.tox_friend_send_lossless_packet(tox, friendNumber, this.sendBuffer, packet.length, this.errBuffer);
-      code = ok ? 0 : new DataView(this.x.memory.buffer).getInt32(this.errBuffer, true);
+      code = ok ? 0 : this.readErrBuffer();
     }
     if (code === 0) {
       this.scheduler.wake();
@@ -459,7 +459,9 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
     // 'drain' follows the next iteration, which comes when toxcore's next send budget is due
     // (our congestion controller, wasm/tt_cc.h, says when: tox_iteration_interval).
-    if (error === 'SENDQ') {
+    // Once per iteration is enough (asking toxcore for the interval and arming a timer per
+    // refused packet showed in profiles).
+    if (error === 'SENDQ' && !this.sendqRefused) {
       this.sendqRefused = true;
       this.scheduler.within(this.x.tox_iteration_interval(tox));
     }
@@ -571,6 +573,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       fill(out);
       return scratch.copyOut(out, length);
     });
+  }
+
+  private readErrBuffer(): number {
+    const heap = this.toxcore.heap();
+    const p = this.errBuffer;
+    return heap[p]! | (heap[p + 1]! << 8) | (heap[p + 2]! << 16) | (heap[p + 3]! << 24);
   }
 
   private portOf(call: (err: ErrPtr) => number): number | undefined {
