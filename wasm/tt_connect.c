@@ -25,6 +25,8 @@
 #include "../toxcore-submodule/toxcore/mono_time.h"
 #include "../toxcore-submodule/toxcore/net.h"
 #include "../toxcore-submodule/toxcore/net_crypto.h"
+#include "../toxcore-submodule/toxcore/onion_announce.h"
+#include "../toxcore-submodule/toxcore/onion_client.h"
 
 static int friendcon_of(const Tox *tox, uint32_t friend_number)
 {
@@ -148,4 +150,84 @@ int tt_friend_reach(Tox *tox, int node, uint32_t friend_number, const uint8_t *d
         announce_dht_key(tox->m, friend_number, dht_pk, &ip_port);
     }
     return 0;
+}
+
+/* Our onion data key (32 bytes into out): the key friends encrypt onion data to us with, which
+ * our onion announcements hand to every node we announce to (toxcore makes a new one at every
+ * start). An invite carries it, so that a new client can send its friend request straight to
+ * us (tt_friend_request_direct). */
+void tt_self_get_onion_key(const Tox *tox, uint8_t *out)
+{
+    onion_testonly_get_temp_public_key(tox->m->onion_c, out);
+}
+
+/* Sends our pending friend request to a friend straight to an address, instead of through an
+ * onion path and the friend's announce node: the first contact of an invite, which holds the
+ * friend's onion data key (tt_self_get_onion_key) and address.
+ *
+ * The packet is, byte for byte, what the announce node would hand the friend: toxcore's
+ * send_onion_data builds an onion data request, [0x85][friend's long-term key][nonce][temp
+ * key][sealed to the onion data key: [our long-term key][sealed from our long-term key to the
+ * friend's: [32 = CRYPTO_PACKET_FRIEND_REQ][nospam][message]]]], and the announce node
+ * forwards it as an onion data response, [0x86] and the rest without the friend's key
+ * (onion_announce.c, handle_data_request). The friend's handle_data_response takes such a
+ * packet from any address, so nothing new is accepted there: the request is still sealed
+ * with our long-term key (only the friend can open it, and it proves who sent it), and the
+ * friend decides on it as on any other (nospam, its rules). What the onion would have hidden
+ * is our address, which a client that connects to the invite's address directly shows anyway.
+ * A wrong address or key costs one unanswered datagram; the onion request goes out as always.
+ * Returns 0 sent, 1 no such friend, 2 bad address, 3 no request pending (already a friend),
+ * 4 the packet could not be built or sent. */
+int tt_friend_request_direct(Tox *tox, uint32_t friend_number, const uint8_t *onion_key, const char *address, int port)
+{
+    Messenger *m = tox->m;
+    if (!m_friend_exists(m, (int32_t)friend_number)) {
+        return 1;
+    }
+    const Friend *f = &m->friendlist[friend_number];
+    if (f->status != FRIEND_ADDED && f->status != FRIEND_REQUESTED) {
+        return 3;
+    }
+    IP_Port ip_port = {{{0}}};
+    if (address == NULL || !addr_parse_ip(address, &ip_port.ip) || port <= 0 || port > 65535) {
+        return 2;
+    }
+    ip_port.port = net_htons((uint16_t)port);
+
+    uint8_t real_pk[CRYPTO_PUBLIC_KEY_SIZE];
+    if (get_friendcon_public_keys(real_pk, NULL, m->fr_c, f->friendcon_id) != 0) {
+        return 1;
+    }
+    /* The request, as friend_connection.c's send_friend_request_packet lays it out. */
+    uint8_t request[1 + sizeof(uint32_t) + MAX_FRIEND_REQUEST_DATA_SIZE];
+    const uint16_t request_length = (uint16_t)(1 + sizeof(uint32_t) + f->info_size);
+    if (f->info_size == 0 || request_length > ONION_CLIENT_MAX_DATA_SIZE) {
+        return 4;
+    }
+    request[0] = CRYPTO_PACKET_FRIEND_REQ;
+    memcpy(request + 1, &f->friendrequest_nospam, sizeof(uint32_t));
+    memcpy(request + 1 + sizeof(uint32_t), f->info, f->info_size);
+
+    /* Sealed to the friend's long-term key, as send_onion_data does (same nonce outside). */
+    uint8_t nonce[CRYPTO_NONCE_SIZE];
+    random_nonce(m->rng, nonce);
+    uint8_t inner[CRYPTO_PUBLIC_KEY_SIZE + sizeof(request) + CRYPTO_MAC_SIZE];
+    memcpy(inner, nc_get_self_public_key(m->net_crypto), CRYPTO_PUBLIC_KEY_SIZE);
+    const int sealed = encrypt_data(m->mem, real_pk, nc_get_self_secret_key(m->net_crypto), nonce, request, request_length,
+                                    inner + CRYPTO_PUBLIC_KEY_SIZE);
+    if (sealed != request_length + CRYPTO_MAC_SIZE) {
+        return 4;
+    }
+    uint8_t data_request[ONION_MAX_PACKET_SIZE];
+    const int length = create_data_request(m->mem, m->rng, data_request, sizeof(data_request), real_pk, onion_key, nonce, inner,
+                                           (uint16_t)(CRYPTO_PUBLIC_KEY_SIZE + sealed));
+    if (length <= 1 + CRYPTO_PUBLIC_KEY_SIZE) {
+        return 4;
+    }
+    /* What the announce node sends on: the response id and the request less the friend's key. */
+    uint8_t packet[ONION_MAX_PACKET_SIZE];
+    packet[0] = NET_PACKET_ONION_DATA_RESPONSE;
+    memcpy(packet + 1, data_request + 1 + CRYPTO_PUBLIC_KEY_SIZE, (size_t)(length - 1 - CRYPTO_PUBLIC_KEY_SIZE));
+    const uint16_t packet_length = (uint16_t)(length - CRYPTO_PUBLIC_KEY_SIZE);
+    return sendpacket(m->net, &ip_port, packet, packet_length) == packet_length ? 0 : 4;
 }

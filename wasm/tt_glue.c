@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../toxcore-submodule/toxcore/logger.h"
 #include "../toxcore-submodule/toxcore/tox.h"
+#include "../toxcore-submodule/toxcore/tox_struct.h"
 #include "tt_host.h"
 
 /* --- randomness ---------------------------------------------------------------------------- */
@@ -125,6 +127,15 @@ Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punch
         return NULL;
     }
 
+    if (!log_enabled) {
+        /* tox_new always installs its own log handler, which hands each line to the user's
+         * callback if there is one: so every LOGGER_* call formatted its message (vsnprintf)
+         * even with nobody listening. The busiest is write_cryptpacket's "rejecting packet"
+         * on every SENDQ refusal: 80 ms of a sender's CPU per 100 MB. Without a handler
+         * logger_write returns before formatting. */
+        logger_callback_log(tox->log, NULL, NULL, NULL);
+    }
+
     tox_callback_self_connection_status(tox, on_self_connection);
     tox_callback_friend_request(tox, on_friend_request);
     tox_callback_friend_connection_status(tox, on_friend_connection);
@@ -143,16 +154,14 @@ void tt_tox_iterate(Tox *tox, int node)
 #include "../toxcore-submodule/toxcore/Messenger.h"
 #include "../toxcore-submodule/toxcore/friend_connection.h"
 #include "../toxcore-submodule/toxcore/net_crypto.h"
-#include "../toxcore-submodule/toxcore/tox_struct.h"
 
 /* Like tox_friend_send_lossless_packet, but with congestion_control = false in
  * write_cryptpacket: the packet joins the same ordered, retransmitted stream, but is not
- * refused when the connection's send budget (packets_left) is empty. toxcore refills that
- * budget at the connection's measured rate, which falls to 4 packets/s when the connection has
- * been quiet, so a control frame after a pause could wait hundreds of milliseconds. The
- * TypeScript side uses this only for small frames when nothing of that friend is queued, and
- * within a budget of its own (src/tunnel/friend-link.ts). Still bounded by toxcore's send
- * buffer: SENDQ when that is full. Returns a Tox_Err_Friend_Custom_Packet code. */
+ * refused when the connection's send budget (packets_left) is empty, so an ACK, PONG or CLOSE
+ * does not wait for the next refill of that budget. The TypeScript side uses it only for
+ * control frames (never DATA) of at most SMALL_PACKET_BYTES, within a rate budget of its own
+ * (src/tunnel/friend-link.ts: trySend, takeBudget). Still bounded by toxcore's send buffer:
+ * SENDQ when that is full. Returns a Tox_Err_Friend_Custom_Packet code. */
 int tt_friend_send_lossless_uncontrolled(Tox *tox, uint32_t friend_number, const uint8_t *data, size_t length)
 {
     const Messenger *m = tox->m;

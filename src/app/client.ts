@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import type { Forward, ReverseForward, SocksListener } from '../config/specs.ts';
+import type { ClientProtocol, Forward, ReverseForward, SocksListener } from '../config/specs.ts';
 import { ToxtunnelError } from '../errors.ts';
 import { osErrorText } from '../os-errors.ts';
 import { canonicalAddress, isLoopback } from '../net/target-host.ts';
@@ -23,7 +23,7 @@ import { acceptSocks5, type SocksOptions } from '../socks/socks5.ts';
 import { socksReplyFor } from '../socks/reply-codes.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { MAX_FRIEND_REQUEST_LENGTH } from '../tox/tox-node.ts';
-import type { FriendHint } from '../tox/tox-node.ts';
+import type { InviteHint } from '../config/invite.ts';
 import { TypedEmitter } from '../tox/typed-emitter.ts';
 import type { FriendSession } from '../tunnel/friend-session.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
@@ -44,7 +44,7 @@ export interface ClientOptions extends NetworkOptions {
   /** Our protocol extensions (half-close, reverse); false = behave as a base-protocol peer. */
   extensions?: boolean;
   /** Where the server is (an invite's hint): tried directly beside the DHT/onion search. */
-  serverHint?: FriendHint;
+  serverHint?: InviteHint;
   /** How long a local connection waits for the server to come online. */
   onlineWaitMs?: number;
   /** Local connections that may wait for the server at once (more are refused, logged once). */
@@ -56,9 +56,6 @@ export interface ClientOptions extends NetworkOptions {
   /** The server's protocol: detected (default), or only ours, or only tuntox's (docs/tuntox.md). */
   protocol?: ClientProtocol;
 }
-
-export const CLIENT_PROTOCOLS = ['auto', 'toxtunnel', 'tuntox'] as const;
-export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 export type ListenerState = 'connecting' | 'active' | 'reconnecting' | 'failed' | 'closed';
 
@@ -132,6 +129,10 @@ const REREQUEST_LATE_MS = 60_000;
 const REREQUEST_EARLY_PERIOD_MS = 5 * 60_000;
 /** After this long away, the log says that we are asking again (once a minute at most). */
 const REREQUEST_NOTICE_MS = 30_000;
+/** Friend requests sent straight to an invite's address, one a second from the start (requestDirect). */
+const DIRECT_REQUEST_TRIES = 5;
+/** After the first direct request, the server is reached again this much later (requestDirect). */
+const DIRECT_REACH_AGAIN_MS = 100;
 
 /**
  * The friend request's message. A tuntox server compares the secret as a C string that must
@@ -156,6 +157,8 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   private readonly requestMessage: string | Uint8Array;
   private serverAwaySince = Date.now();
   private lastRerequest = 0;
+  /** Friend requests sent straight to an invite's address (requestDirect). */
+  private directRequests = 0;
   private rerequestTimer: ReturnType<typeof setInterval> | undefined;
   private waiting = 0;
   private readonly throttled: ThrottledLog;
@@ -180,8 +183,15 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
     const existing = runtime.node.friendByPublicKey(serverId.publicKeyHex);
     this.serverFriend = existing ?? runtime.node.addFriend(serverId.text, this.requestMessage);
     if (options.serverHint && options.addressHints !== false) {
-      runtime.node.reachFriend(this.serverFriend, options.serverHint);
-      log.info(`trying the server directly at the invite's address${options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : ''}`);
+      const where = options.serverHint.address ? ` ${options.serverHint.address.host}:${options.serverHint.address.port}` : '';
+      try {
+        runtime.node.reachFriend(this.serverFriend, options.serverHint);
+        log.info(`trying the server directly at the invite's address${where}`);
+        if (existing === undefined) this.requestDirect();
+      } catch (error) {
+        // A host name (toxcore takes IP addresses here): it still serves as a bootstrap node.
+        log.warn(`the invite's address${where} is not tried directly: ${(error as Error).message}`);
+      }
     }
     if (existing === undefined) {
       runtime.save();
@@ -204,6 +214,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       this.serverAwaySince = Date.now();
       return;
     }
+    if (this.directRequests > 0) this.requestDirect();
     if (node.connectionStatus === 'none') return;
     const now = Date.now();
     const away = now - this.serverAwaySince;
@@ -216,6 +227,35 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       );
     }
     this.rerequest();
+  }
+
+  /**
+   * An invite with the server's onion data key: our friend request goes straight to its
+   * address too (seconds before onion paths exist), and, until the server answers, again each
+   * second for the first DIRECT_REQUEST_TRIES seconds (a lost datagram, a server not yet up).
+   */
+  private requestDirect(): void {
+    const hint = this.options.serverHint;
+    if (!hint?.onionKey || !hint.address || this.directRequests >= DIRECT_REQUEST_TRIES) return;
+    this.directRequests++;
+    try {
+      if (this.runtime.node.requestFriendDirect(this.serverFriend, hint.onionKey, hint.address) === 'not-pending') {
+        this.directRequests = DIRECT_REQUEST_TRIES;
+        return;
+      }
+      if (this.directRequests > 1) return;
+      this.log.info(`sent the friend request straight to the invite's address ${hint.address.host}:${hint.address.port} too`);
+      // Our handshake raced the request and lost (the server drops it from a non-friend and
+      // toxcore sends it again only after 1 s): once the server has had a moment to accept,
+      // tell it our DHT key again there, and it connects to us at once.
+      const again = setTimeout(() => {
+        if (!this.stopped && this.runtime.node.friendConnectionStatus(this.serverFriend) === 'none') this.runtime.node.reachFriend(this.serverFriend, hint);
+      }, DIRECT_REACH_AGAIN_MS);
+      again.unref?.();
+    } catch (error) {
+      this.directRequests = DIRECT_REQUEST_TRIES;
+      this.log.debug(`could not send the friend request to the invite's address: ${(error as Error).message}`);
+    }
   }
 
   private rerequest(): void {

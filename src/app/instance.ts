@@ -24,6 +24,7 @@ import { RulesWatcher } from './rules-watcher.ts';
 import { ToxtunnelServer } from './server.ts';
 import type { NetworkOptions } from './tox-runtime.ts';
 import type { StatsSnapshot, TunnelInfo } from './tunnel-stats.ts';
+import { FriendNameBook } from './friend-names.ts';
 import { type FriendNames, type Observation, observe, RateMeter, startRateSampling } from './observe.ts';
 import type { AccessPolicy } from '../config/rules.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
@@ -81,9 +82,9 @@ export function networkOptions(config: ResolvedConfig): NetworkOptions {
  * tick after send()): among them the kill packets that tell friends we left, so that they
  * accept our next start at once. A process that exits right after stop() would drop them.
  */
-/** Where this node can be reached now (for `toxtunnel invite`): DHT key (changes every start) and ports. */
+/** Where this node can be reached now (for `toxtunnel invite`): DHT and onion data keys (new every start) and ports. */
 function where(node: ToxNode): Record<string, unknown> {
-  return { dhtKey: node.dhtId, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
+  return { dhtKey: node.dhtId, onionKey: node.onionKey, udpPort: node.udpPort ?? null, tcpRelayPort: node.tcpPort ?? null };
 }
 
 function lastDatagramsSent(): Promise<void> {
@@ -92,14 +93,6 @@ function lastDatagramsSent(): Promise<void> {
 
 export async function start(config: ResolvedConfig, log: Logger = silentLogger): Promise<Instance> {
   return config.mode === 'server' ? startServer(config, log) : startClient(config, log);
-}
-
-/** Names from the whitelist, then from the rules in force (a rule's `name:`). */
-function friendNames(config: ResolvedConfig, rules: () => AccessPolicy | undefined): FriendNames {
-  return (publicKey) => {
-    const key = publicKey.toUpperCase();
-    return config.friendNames.get(key) ?? rules()?.nameOf(key);
-  };
 }
 
 /** The library's status(), with uptime and, per friend, its name, online time, RTT and bytes. */
@@ -135,9 +128,10 @@ function networkView(runtime: ToxRuntime): Pick<Instance, 'network' | 'onNetwork
 
 async function startServer(config: ResolvedConfig, log: Logger): Promise<Instance> {
   const startedAt = Date.now();
-  let policy: AccessPolicy | undefined = config.rulesFile ? loadAnyRules(config.rulesFile) : undefined;
+  const policy: AccessPolicy | undefined = config.rulesFile ? loadAnyRules(config.rulesFile) : undefined;
   const loaded = policy as ReturnType<typeof loadAnyRules> | undefined;
-  const names = friendNames(config, () => policy);
+  const book = new FriendNameBook(config.friendNames, policy);
+  const names = book.nameOf;
   if (loaded) log.info(`rules: ${loaded.rules.length} rule(s) from ${config.rulesFile}${'format' in loaded ? ' (tuntox format)' : ''}`);
   if (loaded && 'format' in loaded) {
     for (const warning of loaded.warnings) log.warn(warning);
@@ -162,7 +156,8 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
         loadAnyRules,
         {
           apply: (rules, problem) => {
-            policy = rules;
+            const node = server.runtime.node;
+            book.replaceRules(rules, node.friends().flatMap((friend) => node.friendPublicKey(friend) ?? []));
             server.setPolicy(rules, problem);
           },
           problem: (problem) => server.setRulesProblem(problem),

@@ -88,6 +88,20 @@ interface TunnelTarget {
   dialled: string;
 }
 
+/**
+ * An OPEN between its first checks and its connect: ended once, by finish() when the lookup or
+ * connect settles, or by its CLOSE (or the friend leaving), which sets `cancelled`.
+ */
+interface PendingOpen {
+  readonly session: FriendSession;
+  readonly request: OpenRequest;
+  readonly canonical: CanonicalHost;
+  socket: net.Socket | undefined;
+  cancelled: boolean;
+  finish(): boolean;
+  refuse(code: number, text: string, logText: string, kind: string): void;
+}
+
 export class ToxtunnelServer {
   readonly stats = new TunnelStats();
   private policy: AccessPolicy | undefined;
@@ -101,8 +115,6 @@ export class ToxtunnelServer {
   private pendingTotal = 0;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limits: typeof SERVER_LIMITS;
-  /** Names earlier rules gave friends, so a revoked friend is still named in the log. */
-  private readonly names = new Map<string, string>();
 
   private constructor(
     readonly runtime: ToxRuntime,
@@ -170,7 +182,7 @@ export class ToxtunnelServer {
   /** "friend 3 (alice, 0123ABCD…)": the rules' name when there is one, and the short key. */
   label(friend: number, publicKey: string | undefined): string {
     const key = (publicKey ?? this.runtime.node.friendPublicKey(friend) ?? '').toUpperCase();
-    const name = key ? (this.policy?.nameOf(key) ?? this.names.get(key)) : undefined;
+    const name = key ? this.options.friendName?.(key) : undefined;
     return `friend ${friend} (${name ? `${name}, ` : ''}${key.slice(0, 8)}…)`;
   }
 
@@ -208,18 +220,9 @@ export class ToxtunnelServer {
 
   /** New rules (reload): from now on they decide; friends they revoke are removed. */
   setPolicy(policy: AccessPolicy | undefined, problem?: string): void {
-    this.rememberNames();
     this.policy = policy;
     this.rulesProblem = problem;
     this.enforcePolicy('rules changed');
-  }
-
-  private rememberNames(): void {
-    for (const friend of this.runtime.node.friends()) {
-      const key = this.runtime.node.friendPublicKey(friend);
-      const name = key && this.policy?.nameOf(key);
-      if (key && name) this.names.set(key.toUpperCase(), name);
-    }
   }
 
   /** The rules file could not be reloaded: the rules stay, the problem shows in status. */
@@ -310,35 +313,34 @@ export class ToxtunnelServer {
       const early = this.policy.mayResolve(session.publicKey, canonical.text, port);
       if (!early.allowed) return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied', `denied ${canonical.text}:${port}: ${early.reason}`, 'denied');
     }
-    let socket: net.Socket | undefined;
-    let cancelled = false;
     this.pendingTotal++;
-    session.beginPending(tunnelId, () => {
-      cancelled = true;
-      this.pendingTotal--;
-      socket?.destroy();
-    });
-    // Ends a pending OPEN that was not cancelled; false when it was.
-    const finish = () => {
-      if (cancelled || !session.endPending(tunnelId)) return false;
-      this.pendingTotal--;
-      return true;
+    const pending: PendingOpen = {
+      session,
+      request,
+      canonical,
+      socket: undefined,
+      cancelled: false,
+      // Ends a pending OPEN that was not cancelled; false when it was.
+      finish: () => {
+        if (pending.cancelled || !session.endPending(tunnelId)) return false;
+        this.pendingTotal--;
+        return true;
+      },
+      refuse,
     };
-    void this.resolveAndConnect(session, request, canonical, (s) => (socket = s), finish, () => cancelled, refuse).catch((error: unknown) => {
-      if (finish()) refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Internal error', `open of ${host}:${port} failed: ${(error as Error).message}`, 'internal');
-      socket?.destroy();
+    session.beginPending(tunnelId, () => {
+      pending.cancelled = true;
+      this.pendingTotal--;
+      pending.socket?.destroy();
+    });
+    void this.resolveAndConnect(pending).catch((error: unknown) => {
+      if (pending.finish()) refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Internal error', `open of ${host}:${port} failed: ${(error as Error).message}`, 'internal');
+      pending.socket?.destroy();
     });
   }
 
-  private async resolveAndConnect(
-    session: FriendSession,
-    { tunnelId, port }: OpenRequest,
-    canonical: CanonicalHost,
-    setSocket: (socket: net.Socket) => void,
-    finish: () => boolean,
-    isCancelled: () => boolean,
-    refuse: (code: number, text: string, logText: string, kind: string) => void,
-  ): Promise<void> {
+  private async resolveAndConnect(pending: PendingOpen): Promise<void> {
+    const { session, request: { tunnelId, port }, canonical, finish, refuse } = pending;
     const shown = `${canonical.text}:${port}`;
     let target: ResolvedTarget;
     try {
@@ -349,7 +351,7 @@ export class ToxtunnelServer {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       return refuse(ErrorCode.DNS_FAILED_OR_ID_IN_USE, `DNS resolution failed: ${canonical.text}: ${code}`, `cannot resolve ${canonical.text}: ${code}`, 'dns');
     }
-    if (isCancelled()) return;
+    if (pending.cancelled) return;
     const decision = this.decide(session, target, port);
     if (!decision.allowed || !decision.address) {
       if (!finish()) return;
@@ -357,7 +359,7 @@ export class ToxtunnelServer {
     }
     const address = decision.address;
     const socket = net.connect({ host: address.text, port, allowHalfOpen: true, noDelay: true });
-    setSocket(socket);
+    pending.socket = socket;
     const timeoutMs = this.limits.connectTimeoutMs;
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
     socket.once('connect', () => {
@@ -400,9 +402,10 @@ export class ToxtunnelServer {
       friends: node.friends().map((friend) => {
         const session = this.runtime.sessions.get(friend);
         const publicKey = node.friendPublicKey(friend);
+        const name = publicKey ? this.options.friendName?.(publicKey) : undefined;
         return {
           friend,
-          ...(publicKey && this.policy?.nameOf(publicKey) ? { name: this.policy.nameOf(publicKey) } : {}),
+          ...(name ? { name } : {}),
           publicKey,
           connection: node.friendConnectionStatus(friend),
           protocol: session?.protocol ?? 'unknown',

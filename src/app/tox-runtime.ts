@@ -36,6 +36,8 @@ export interface NetworkOptions {
   proxy?: ProxyOptions;
 }
 
+/** While off the Tox network, the bootstrap nodes are asked again this often (rebootstrap). */
+const REBOOTSTRAP_MS = 5000;
 const STATUS_TEXT: Record<Connection, string> = { none: 'Offline', tcp: 'Connected (TCP)', udp: 'Connected (UDP)' };
 
 export class ToxRuntime {
@@ -44,6 +46,7 @@ export class ToxRuntime {
   /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
   private readonly hints: Map<string, StoredHint> | undefined;
   private hintTimer: ReturnType<typeof setTimeout> | undefined;
+  private rebootstrapTimer: ReturnType<typeof setInterval> | undefined;
   /** This instance's hold on data_dir (one instance per identity). */
   lock: DataDirLock | undefined;
 
@@ -176,19 +179,37 @@ export class ToxRuntime {
     if (this.options.bootstrapNodes.length === 0 && !this.options.localDiscovery) {
       this.log.warn('no bootstrap nodes and LAN discovery off: this node can only be reached by nodes that bootstrap to it');
     }
-    let usable = 0;
+    const usable: BootstrapNode[] = [];
     for (const entry of this.options.bootstrapNodes) {
       try {
         await this.node.bootstrap(entry.host, entry.port, entry.publicKey);
         for (const tcpPort of entry.tcpPorts ?? []) await this.node.addTcpRelay(entry.host, tcpPort, entry.publicKey);
         if (!this.options.udp) await this.node.addTcpRelay(entry.host, entry.tcpPorts?.[0] ?? entry.port, entry.publicKey);
-        usable++;
+        usable.push(entry);
       } catch (error) {
         this.log.warn(`bootstrap node ${entry.host}:${entry.port} skipped: ${(error as Error).message}`);
       }
     }
-    if (this.options.bootstrapNodes.length > 0 && usable === 0) {
+    if (this.options.bootstrapNodes.length > 0 && usable.length === 0) {
       throw new ToxtunnelError('BOOTSTRAP_NONE_USABLE', 'none of the bootstrap nodes could be used (see the warnings above)');
+    }
+    if (this.options.udp && usable.length > 0) {
+      this.rebootstrapTimer = setInterval(() => this.rebootstrap(usable), REBOOTSTRAP_MS);
+      this.rebootstrapTimer.unref?.();
+    }
+  }
+
+  /**
+   * While we are off the Tox network, asks the bootstrap nodes again. toxcore sends one nodes
+   * request per bootstrap call and never repeats it: when that datagram or its answer is lost
+   * (or the node was not up yet), the DHT's node list stays empty and nothing is ever asked
+   * again (DHT.c, do_close only asks nodes it has heard from). Seen with 1 % loss in the
+   * native-peer test: a client stayed offline for good.
+   */
+  private rebootstrap(nodes: BootstrapNode[]): void {
+    if (this.stopped || this.node.connectionStatus !== 'none') return;
+    for (const entry of nodes) {
+      this.node.bootstrap(entry.host, entry.port, entry.publicKey).catch((error: Error) => this.log.debug(`bootstrap node ${entry.host}:${entry.port} again: ${error.message}`));
     }
   }
 
@@ -253,6 +274,7 @@ export class ToxRuntime {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.hintTimer);
+    clearInterval(this.rebootstrapTimer);
     this.rememberFriends();
     for (const session of this.sessions.values()) session.offline(reason);
     this.save();

@@ -6,7 +6,7 @@
  * current DHT key and UDP port with the addresses the user names. What it reveals is said on
  * stderr each time (docs/invite.md).
  */
-import { formatInvite, type Invite } from '../app/invite.ts';
+import { formatInvite, type Invite } from '../config/invite.ts';
 import { loadSavedata } from '../app/identity.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
 import { controlRequest } from '../control/control-client.ts';
@@ -22,7 +22,7 @@ export async function printInvite(flags: CliFlags & { addresses: string[]; qr: b
     if (!/^[0-9A-Za-z.:-]{1,253}$/.test(host)) throw new ToxtunnelError('CLI_INVALID', `--address ${JSON.stringify(host)} is not a host name or IP address`);
   }
   const status = (await controlRequest(controlSocketPath(config.dataDir), { cmd: 'status' }, 3000).catch(() => undefined)) as
-    | { toxId?: string; dhtKey?: string; udpPort?: number | null }
+    | { toxId?: string; dhtKey?: string; onionKey?: string; udpPort?: number | null }
     | undefined;
   const toxId = status?.toxId ?? (await idFromDisk(config.dataDir));
   const invite: Invite = { toxId, ...(config.sharedSecret !== undefined ? { secret: config.sharedSecret } : {}), addresses: [] };
@@ -33,6 +33,7 @@ export async function printInvite(flags: CliFlags & { addresses: string[]; qr: b
     if (!status?.dhtKey || !status.udpPort) notes.push('the server is not running (or has UDP off): no address hints; start it and run invite again');
     else {
       invite.dhtKey = status.dhtKey;
+      if (status.onionKey) invite.onionKey = status.onionKey;
       invite.addresses = flags.addresses.map((host) => ({ host, port: status.udpPort! }));
     }
   } else {
@@ -42,7 +43,7 @@ export async function printInvite(flags: CliFlags & { addresses: string[]; qr: b
   if (flags.qr) out(renderQr(formatInvite(invite), false));
   const reveals = ['the Tox ID (anyone holding it can send friend requests)'];
   if (invite.secret !== undefined) reveals.push('the shared secret (it lets a client in)');
-  if (invite.dhtKey) reveals.push(`this machine's address(es) ${invite.addresses.map((a) => a.host).join(', ')} and UDP port ${invite.addresses[0]!.port} (the DHT key in it is valid until the server restarts)`);
+  if (invite.dhtKey) reveals.push(`this machine's address(es) ${invite.addresses.map((a) => a.host).join(', ')} and UDP port ${invite.addresses[0]!.port} (the DHT and onion keys in it are valid until the server restarts)`);
   for (const note of notes) process.stderr.write(`note: ${note}\n`);
   process.stderr.write(`this invite reveals ${reveals.join('; ')}: share it like a password (docs/invite.md)\n`);
   return 0;

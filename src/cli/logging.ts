@@ -14,9 +14,9 @@
  */
 import { formatWithOptions } from 'node:util';
 import type { Logger } from '../app/logger.ts';
+import type { LogLevel } from '../config/config-file.ts';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export type { LogLevel };
 type Level = 'error' | 'warn' | 'info' | 'debug';
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };

@@ -1,22 +1,18 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
- * The YAML config file (as the C++ toxtunnel reads it, plus a few optional keys of ours,
- * marked "ours") and its resolution with the environment and the command line.
+ * The configuration: the YAML config file (config-file.ts) resolved with the environment and
+ * the command line.
  *
  * Precedence: defaults < config file < environment (TOXTUNNEL_*) < command-line flags.
  * docs/config.md is the reference.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import type { Node } from 'yaml';
-import { CLIENT_PROTOCOLS, type ClientProtocol } from '../app/client.ts';
-import type { BootstrapNode, Forward, ReverseForward, SocksListener } from './specs.ts';
+import { BOOTSTRAP_MODES, type BootstrapMode, type ConfigFile, LOG_LEVELS, type LogLevel, readConfigFile } from './config-file.ts';
+import { type BootstrapNode, CLIENT_PROTOCOLS, type ClientProtocol, type Forward, type ReverseForward, type SocksListener } from './specs.ts';
 import { ToxtunnelError } from '../errors.ts';
-import { parseInvite } from '../app/invite.ts';
-import { osErrorText } from '../os-errors.ts';
-import type { FriendHint } from '../tox/tox-node.ts';
+import { type InviteHint, parseInvite } from './invite.ts';
 import { keyHint } from './placeholders.ts';
 import { parseToxId } from '../tox/tox-id.ts';
 import { defaultDataDir } from './data-dir.ts';
@@ -31,214 +27,10 @@ import {
   parseSocksSpec,
 } from './forward-spec.ts';
 import { parseProxyUrl } from './proxy-url.ts';
-import { check, parseYaml, type Spec } from './yaml-schema.ts';
+import type { PathKey } from './yaml-document.ts';
 import type { ProxyOptions } from '../tox/tox-node.ts';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-/** auto: shipped public nodes + listed ones; lan: LAN discovery + listed; none (ours): listed only. */
-export const BOOTSTRAP_MODES = ['auto', 'lan', 'none'] as const;
-export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
-
-const port: Spec = { type: 'int', min: 1, max: 65535 };
-const hexProblem = (v: string, chars: number, what: string): string | undefined =>
-  new RegExp(`^[0-9a-fA-F]{${chars}}$`).test(v.trim())
-    ? undefined
-    : ((chars === 64 ? keyHint(v, 'public key') : undefined) ?? `expected ${what} (${chars} hex characters), got ${v.trim().length} characters`);
-const hex = (chars: number, what: string): Spec => ({ type: 'string', check: (v) => hexProblem(v, chars, what) });
-/** The message of the error `parse` throws, for a schema check (which then adds file and line). */
-function problemOf(parse: () => unknown): string | undefined {
-  try {
-    parse();
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
-export const CONFIG_SPEC: Spec = {
-  type: 'map',
-  keys: {
-    mode: { type: 'enum', values: ['server', 'client'] },
-    data_dir: { type: 'string' },
-    extensions: { type: 'bool' }, // ours: negotiate half-close and reverse tunnels (default true)
-    control_socket: { type: 'bool' }, // ours: data_dir/control.sock for toxtunnel status/list/close
-    metrics: { type: 'string', check: (v) => problemOf(() => parseMetricsSpec(v, 'metrics')) }, // ours: Prometheus /metrics on [bind:]port
-    logging: { type: 'map', keys: { level: { type: 'enum', values: LOG_LEVELS } } },
-    tox: {
-      type: 'map',
-      keys: {
-        udp_enabled: { type: 'bool' },
-        ipv6_enabled: { type: 'bool' }, // ours
-        tcp_port: { type: 'int', min: 0, max: 65535 },
-        start_port: port, // ours: UDP port range toxcore binds (first free wins)
-        end_port: port, // ours
-        bootstrap_mode: { type: 'enum', values: BOOTSTRAP_MODES },
-        address_hints: { type: 'bool' }, // ours: remember where friends were and reach them there first (docs/config.md)
-        proxy: { type: 'string' }, // ours (tuntox reads ALL_PROXY): socks5://host:port, http://host:port or none
-        bootstrap_nodes: {
-          type: 'list',
-          item: {
-            type: 'map',
-            keys: {
-              address: { type: 'string' },
-              port,
-              public_key: hex(64, 'a DHT public key'),
-              tcp_ports: { type: 'list', item: port }, // ours
-            },
-          },
-        },
-      },
-    },
-    server: {
-      type: 'map',
-      keys: {
-        rules_file: { type: 'string' },
-        shared_secret: { type: 'string' }, // ours (tuntox -s): friend requests must carry it
-        // ours: a key, or {public_key, name} (the name shows in logs, status and list)
-        whitelist: { type: 'list', item: { type: 'map', keys: { public_key: hex(64, "a friend's public key"), name: { type: 'string' } }, orString: (v) => hexProblem(v, 64, "a friend's public key") } },
-        allow_any: { type: 'bool' }, // ours: admit every friend when nothing else configures access
-        max_friends: { type: 'int', min: 1, max: 10000 }, // ours: friend requests beyond it are refused
-      },
-    },
-    client: {
-      type: 'map',
-      keys: {
-        server_id: { type: 'string' },
-        forwards: {
-          type: 'list',
-          item: {
-            type: 'map',
-            orString: (v) => problemOf(() => parseForwardSpec(v)), // as -L writes it
-            keys: {
-              local_port: { type: 'int', min: 0, max: 65535 },
-              remote_host: { type: 'string' },
-              remote_port: port,
-              bind: { type: 'string' }, // ours
-            },
-          },
-        },
-        pipe: { type: 'string' },
-        protocol: { type: 'enum', values: CLIENT_PROTOCOLS }, // ours: auto (detect), toxtunnel, tuntox (docs/tuntox.md)
-        invite: { type: 'string' }, // ours: a `toxtunnel invite` line (server ID, secret, address hints)
-        shared_secret: { type: 'string' }, // ours: sent in the friend request
-        connect_timeout: { type: 'int', min: 1, max: 86400 }, // ours: seconds a connection waits for the server
-        max_waiting: { type: 'int', min: 1, max: 100000 }, // ours: connections that may wait for the server at once
-        reverse: {
-          // ours (ssh -R): the server listens on remote_port and carries connections here
-          type: 'list',
-          item: {
-            type: 'map',
-            orString: (v) => problemOf(() => parseReverseSpec(v)), // as -R writes it
-            keys: { remote_port: port, remote_bind: { type: 'string' }, local_host: { type: 'string' }, local_port: port },
-          },
-        },
-        socks: {
-          // ours (ssh -D): a local SOCKS5 proxy whose connections go through the server
-          type: 'list',
-          item: {
-            type: 'map',
-            orString: (v) => problemOf(() => parseSocksSpec(v)), // as -D writes it
-            keys: { port: { type: 'int', min: 0, max: 65535 }, bind: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } },
-          },
-        },
-      },
-    },
-  },
-};
-
-/** The file as written (all optional). */
-export interface ConfigFile {
-  mode?: 'server' | 'client';
-  data_dir?: string;
-  extensions?: boolean;
-  control_socket?: boolean;
-  metrics?: string;
-  logging?: { level?: LogLevel };
-  tox?: {
-    udp_enabled?: boolean;
-    ipv6_enabled?: boolean;
-    tcp_port?: number;
-    start_port?: number;
-    end_port?: number;
-    bootstrap_mode?: BootstrapMode;
-    address_hints?: boolean;
-    proxy?: string;
-    bootstrap_nodes?: Array<{ address?: string; port?: number; public_key?: string; tcp_ports?: number[] }>;
-  };
-  server?: { rules_file?: string; shared_secret?: string; whitelist?: Array<string | { public_key?: string; name?: string }>; allow_any?: boolean; max_friends?: number };
-  client?: {
-    server_id?: string;
-    forwards?: Array<string | { local_port?: number; remote_host?: string; remote_port?: number; bind?: string }>;
-    pipe?: string;
-    protocol?: ClientProtocol;
-    invite?: string;
-    shared_secret?: string;
-    connect_timeout?: number;
-    max_waiting?: number;
-    reverse?: Array<string | { remote_port?: number; remote_bind?: string; local_host?: string; local_port?: number }>;
-    socks?: Array<string | { port?: number; bind?: string; username?: string; password?: string }>;
-  };
-}
-
-/** The line of client.server_id in the file a ConfigFile came from (its errors are found later, in resolveConfig). */
-const serverIdLines = new WeakMap<ConfigFile, number>();
-
-export function loadConfigFile(path: string): ConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const fix = (error as NodeJS.ErrnoException).code === 'ENOENT' ? ' (check the path given to -c/--config or TOXTUNNEL_CONFIG; `toxtunnel init` writes one)' : '';
-    throw new ToxtunnelError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${osErrorText(error)}${fix}`, { file: path });
-  }
-  const { root, where } = parseYaml(text, path);
-  const config = check(root, CONFIG_SPEC, '', where) as ConfigFile;
-  const serverIdNode = (root as { getIn?: (path: string[], keepScalar: boolean) => Node | undefined } | null)?.getIn?.(['client', 'server_id'], true);
-  if (serverIdNode?.range) serverIdLines.set(config, where.lines.linePos(serverIdNode.range[0]).line);
-  // Required fields inside list entries.
-  config.tox?.bootstrap_nodes?.forEach((n, i) => {
-    for (const key of ['address', 'port', 'public_key'] as const) {
-      if (n[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: tox.bootstrap_nodes[${i}]: missing "${key}" (each node needs address, port, public_key)`, { file: path, key: `tox.bootstrap_nodes[${i}].${key}` });
-    }
-  });
-  config.client?.forwards?.forEach((f, i) => {
-    if (typeof f === 'string') return;
-    for (const key of ['local_port', 'remote_host', 'remote_port'] as const) {
-      if (f[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.forwards[${i}]: missing "${key}" (each forward needs local_port, remote_host, remote_port)`, { file: path, key: `client.forwards[${i}].${key}` });
-    }
-  });
-  const invalid = (key: string, problem: string) => new ToxtunnelError('CONFIG_INVALID', `${path}: ${key}: ${problem}`, { file: path, key });
-  if (config.tox?.start_port !== undefined && config.tox.end_port !== undefined && config.tox.end_port < config.tox.start_port) {
-    throw invalid('tox.end_port', `${config.tox.end_port} is below start_port ${config.tox.start_port}`);
-  }
-  config.server?.whitelist?.forEach((w, i) => {
-    if (typeof w !== 'string' && w.public_key === undefined) throw invalid(`server.whitelist[${i}]`, 'missing "public_key" (the friend\'s 64-hex public key; "name" is optional)');
-  });
-  config.tox?.bootstrap_nodes?.forEach((n, i) => {
-    if (!n.address?.trim()) throw invalid(`tox.bootstrap_nodes[${i}].address`, 'is empty (a host name or IP address)');
-  });
-  config.client?.forwards?.forEach((f, i) => {
-    if (typeof f !== 'string' && !f.remote_host?.trim()) throw invalid(`client.forwards[${i}].remote_host`, 'is empty (the host the server connects to)');
-  });
-  for (const [key, value] of [['data_dir', config.data_dir], ['server.rules_file', config.server?.rules_file]] as const) {
-    if (value !== undefined && !value.trim()) throw invalid(key, 'is empty (leave the key out for the default)');
-  }
-  config.client?.reverse?.forEach((r, i) => {
-    if (typeof r === 'string') return;
-    for (const key of ['remote_port', 'local_host', 'local_port'] as const) {
-      if (r[key] === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.reverse[${i}]: missing "${key}" (each reverse forward needs remote_port, local_host, local_port)`, { file: path, key: `client.reverse[${i}].${key}` });
-    }
-  });
-  config.client?.socks?.forEach((x, i) => {
-    if (typeof x === 'string') return;
-    if (x.port === undefined) throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: missing "port" (the local SOCKS5 port)`, { file: path, key: `client.socks[${i}].port` });
-    if ((x.username === undefined) !== (x.password === undefined)) {
-      throw new ToxtunnelError('CONFIG_INVALID', `${path}: client.socks[${i}]: give both "username" and "password", or neither`, { file: path, key: `client.socks[${i}]` });
-    }
-  });
-  return config;
-}
+export { BOOTSTRAP_MODES, type BootstrapMode, type ConfigFile, LOG_LEVELS, type LogLevel, loadConfigFile } from './config-file.ts';
 
 /** Command-line flags (cac's camelCase names). */
 export interface CliFlags {
@@ -283,8 +75,8 @@ export interface ResolvedConfig {
   endPort: number | undefined;
   bootstrapMode: BootstrapMode;
   bootstrapNodes: BootstrapNode[];
-  /** The server's address hint from an invite (DHT key and address), when hints are on. */
-  serverHint: FriendHint | undefined;
+  /** The server's address hint from an invite (DHT key, address, onion data key), when hints are on. */
+  serverHint: InviteHint | undefined;
   /** Remember friends' DHT keys and addresses (data_dir/tox_hints.json) and reach them there first. */
   addressHints: boolean;
   /** Absolute path, or undefined: no rules (admitted friends may go anywhere, warned). */
@@ -338,6 +130,10 @@ export interface ConfigSource {
   /** Absolute path of the config file, or undefined when there is none. */
   configFile: string | undefined;
   file: ConfigFile;
+  /** "file:line:column: a.b" for a key of the file, for errors found while resolving. */
+  at(path: readonly PathKey[]): string;
+  /** The line of a key of the file, when it is there. */
+  line(path: readonly PathKey[]): number | undefined;
   /** A path written in the file: "~/" is the home directory; relative paths are relative to the file. */
   fromFile(path: string | undefined): string | undefined;
   /** -d, else TOXTUNNEL_DATA_DIR, else the file's data_dir, else the OS default; absolute. */
@@ -352,12 +148,13 @@ export interface ConfigSource {
  */
 export function resolveConfigSource(flags: Pick<CliFlags, 'config' | 'dataDir'>, env: Record<string, string | undefined> = process.env): ConfigSource {
   const configFile = flags.config ? resolvePath(flags.config) : env.TOXTUNNEL_CONFIG ? resolvePath(env.TOXTUNNEL_CONFIG) : undefined;
-  const file: ConfigFile = configFile ? loadConfigFile(configFile) : {};
+  const loaded = configFile ? readConfigFile(configFile) : undefined;
+  const file: ConfigFile = loaded?.file ?? {};
   const base = configFile ? dirname(configFile) : process.cwd();
   const fromFile = (path: string | undefined) =>
     path === undefined ? undefined : path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolvePath(base, path);
   const dataDir = flags.dataDir ? resolvePath(flags.dataDir) : env.TOXTUNNEL_DATA_DIR ? resolvePath(env.TOXTUNNEL_DATA_DIR) : (fromFile(file.data_dir) ?? defaultDataDir());
-  return { configFile, file, fromFile, dataDir };
+  return { configFile, file, at: (path) => loaded?.at(path) ?? `config: ${path.join('.')}`, line: (path) => loaded?.line(path), fromFile, dataDir };
 }
 
 /**
@@ -374,19 +171,20 @@ export function resolveConfig(
   /** clientLater: a client may lack the server ID and forwards (`toxtunnel mcp` gets them from tool calls). */
   options: { clientLater?: boolean } = {},
 ): ResolvedConfig {
-  const { configFile, file, fromFile, dataDir } = resolveConfigSource(flags, env);
+  const loaded = resolveConfigSource(flags, env);
+  const { configFile, file, fromFile, dataDir, at } = loaded;
 
   const modeText = flags.mode ?? env.TOXTUNNEL_MODE ?? file.mode ?? flags.impliedMode;
   if (!modeText) {
     throw new ToxtunnelError('CLI_INVALID', 'no mode: use -m server or -m client (or "mode:" in the config file given with -c); `toxtunnel init` writes ready configs, `toxtunnel --help` lists the commands');
   }
-  const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : `${configFile}: mode`);
+  const mode = oneOf(modeText, ['server', 'client'] as const, 'mode', flags.mode ? '-m/--mode' : env.TOXTUNNEL_MODE ? 'TOXTUNNEL_MODE' : at(['mode']));
   // Pipe mode (ssh's ProxyCommand): stderr is the user's terminal, so only warnings and errors
   // unless -l or TOXTUNNEL_LOG_LEVEL asks for more.
   const pipeMode = Boolean(flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe);
   const logText = flags.logLevel ?? env.TOXTUNNEL_LOG_LEVEL ?? (pipeMode ? 'warn' : (file.logging?.level ?? 'info'));
   const logLevel = oneOf(logText, LOG_LEVELS, 'log level', flags.logLevel ? '-l/--log-level' : 'TOXTUNNEL_LOG_LEVEL');
-  const proxy = resolveProxy(flags, env, file, configFile);
+  const proxy = resolveProxy(flags, env, file, at);
   const udp = proxy ? false : env.TOXTUNNEL_UDP_ENABLED !== undefined ? bool(env.TOXTUNNEL_UDP_ENABLED, 'TOXTUNNEL_UDP_ENABLED') : (file.tox?.udp_enabled ?? true);
   const tcpPort =
     flags.port !== undefined
@@ -400,15 +198,18 @@ export function resolveConfig(
     cliBootstrap.length > 0
       ? cliBootstrap.map(parseBootstrapSpec)
       : (file.tox?.bootstrap_nodes ?? []).map((n) => ({
-          host: n.address!,
-          port: n.port!,
-          publicKey: n.public_key!.trim(),
+          host: n.address,
+          port: n.port,
+          publicKey: n.public_key.trim(),
           ...(n.tcp_ports ? { tcpPorts: n.tcp_ports } : {}),
         }));
-  if (proxy) checkProxyCompatible(bootstrapMode, bootstrapNodes, configFile);
+  if (proxy) {
+    const nodeAt = (i: number) => (cliBootstrap.length > 0 ? `--bootstrap ${cliBootstrap[i]}` : at(['tox', 'bootstrap_nodes', i, 'address']));
+    checkProxyCompatible(bootstrapMode, bootstrapNodes, env.TOXTUNNEL_BOOTSTRAP_MODE !== undefined ? 'TOXTUNNEL_BOOTSTRAP_MODE' : at(['tox', 'bootstrap_mode']), nodeAt);
+  }
 
   const inviteText = flags.invite ?? file.client?.invite;
-  const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : `${configFile}: client.invite`);
+  const invite = inviteText === undefined ? undefined : parseInvite(inviteText, flags.invite ? '--invite' : at(['client', 'invite']));
   const addressHints =
     env.TOXTUNNEL_ADDRESS_HINTS !== undefined ? bool(env.TOXTUNNEL_ADDRESS_HINTS, 'TOXTUNNEL_ADDRESS_HINTS') : (file.tox?.address_hints ?? true);
   // An invite's addresses are bootstrap nodes too (the server is a DHT node): hints, so only with hints on.
@@ -418,9 +219,9 @@ export function resolveConfig(
   const serverIdText = flags.serverId ?? tuntoxServerId ?? env.TOXTUNNEL_SERVER_ID ?? file.client?.server_id ?? invite?.toxId;
   let serverId: string | undefined;
   if (serverIdText !== undefined) {
-    const line = serverIdLines.get(file);
+    const line = loaded.line(['client', 'server_id']);
     const inFile = !flags.serverId && !tuntoxServerId && !env.TOXTUNNEL_SERVER_ID;
-    const source = flags.serverId ? '--server-id' : tuntoxServerId ? '-i' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : `${configFile}${line ? `:${line}` : ''}: client.server_id`;
+    const source = flags.serverId ? '--server-id' : tuntoxServerId ? '-i' : env.TOXTUNNEL_SERVER_ID ? 'TOXTUNNEL_SERVER_ID' : at(['client', 'server_id']);
     try {
       serverId = parseToxId(serverIdText).text;
     } catch (error) {
@@ -438,13 +239,13 @@ export function resolveConfig(
       ? parseForwardSpec(f)
       : {
           ...(f.bind ? { bind: f.bind } : {}),
-          localPort: f.local_port!,
-          remoteHost: f.remote_host!,
-          remotePort: f.remote_port!,
+          localPort: f.local_port,
+          remoteHost: f.remote_host,
+          remotePort: f.remote_port,
         },
   );
   const pipeText = flags.pipe ?? env.TOXTUNNEL_PIPE ?? file.client?.pipe;
-  const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : env.TOXTUNNEL_PIPE ? 'TOXTUNNEL_PIPE' : `${configFile}: client.pipe`) : undefined;
+  const pipe = pipeText ? parseHostPort(pipeText, flags.pipe ? '--pipe' : env.TOXTUNNEL_PIPE ? 'TOXTUNNEL_PIPE' : at(['client', 'pipe'])) : undefined;
   const cliReverse = ([] as string[]).concat(flags.remote ?? []).map(parseReverseSpec);
   const cliSocks = ([] as string[]).concat(flags.dynamic ?? []).map(parseSocksSpec);
   const fromCli = cliForwards.length + cliReverse.length + cliSocks.length > 0;
@@ -457,7 +258,7 @@ export function resolveConfig(
       : (file.client?.reverse ?? []).map((r) =>
           typeof r === 'string'
             ? parseReverseSpec(r)
-            : { ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port!, localHost: r.local_host!, localPort: r.local_port! },
+            : { ...(r.remote_bind ? { remoteBind: r.remote_bind } : {}), remotePort: r.remote_port, localHost: r.local_host, localPort: r.local_port },
         );
   const socks: SocksListener[] = fromCli
     ? cliSocks
@@ -468,7 +269,7 @@ export function resolveConfig(
             ? parseSocksSpec(x)
             : {
                 ...(x.bind ? { bind: x.bind } : {}),
-                port: x.port!,
+                port: x.port,
                 ...(x.username !== undefined ? { credentials: { username: x.username, password: x.password! } } : {}),
               },
         );
@@ -486,9 +287,9 @@ export function resolveConfig(
     throw new ToxtunnelError('CLI_INVALID', `the shared secret must be 1..1016 bytes (it travels in the friend request), got ${Buffer.byteLength(sharedSecret)}`);
   }
   const rulesText = env.TOXTUNNEL_RULES_FILE ?? file.server?.rules_file;
-  const whitelist = [...(file.server?.whitelist ?? []).map((w) => (typeof w === 'string' ? w : w.public_key!)), ...(mode === 'server' ? (flags.tuntoxIds ?? []).map(whitelistKey) : [])];
+  const whitelist = [...(file.server?.whitelist ?? []).map((w) => (typeof w === 'string' ? w : w.public_key)), ...(mode === 'server' ? (flags.tuntoxIds ?? []).map(whitelistKey) : [])];
   const protocolText = flags.protocol ?? env.TOXTUNNEL_PROTOCOL ?? file.client?.protocol ?? 'auto';
-  const protocol = oneOf(protocolText, CLIENT_PROTOCOLS, 'protocol', flags.protocol ? '--protocol' : env.TOXTUNNEL_PROTOCOL ? 'TOXTUNNEL_PROTOCOL' : `${configFile}: client.protocol`);
+  const protocol = oneOf(protocolText, CLIENT_PROTOCOLS, 'protocol', flags.protocol ? '--protocol' : env.TOXTUNNEL_PROTOCOL ? 'TOXTUNNEL_PROTOCOL' : at(['client', 'protocol']));
   return {
     mode,
     dataDir,
@@ -503,7 +304,7 @@ export function resolveConfig(
     addressHints,
     serverHint:
       addressHints && invite?.dhtKey && serverId && parseToxId(serverId).publicKeyHex === parseToxId(invite.toxId).publicKeyHex
-        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}) }
+        ? { dhtKey: invite.dhtKey, ...(invite.addresses[0] ? { address: invite.addresses[0] } : {}), ...(invite.onionKey ? { onionKey: invite.onionKey } : {}) }
         : undefined,
     proxy,
     rulesFile: flags.rulesFile ? resolvePath(flags.rulesFile) : env.TOXTUNNEL_RULES_FILE ? resolvePath(env.TOXTUNNEL_RULES_FILE) : fromFile(rulesText),
@@ -516,9 +317,9 @@ export function resolveConfig(
     sharedSecret,
     whitelist: whitelist.length > 0 || file.server?.whitelist ? whitelist.map((k) => k.trim().toUpperCase()) : undefined,
     friendNames: new Map(
-      (file.server?.whitelist ?? []).flatMap((w) => (typeof w !== 'string' && w.name ? [[w.public_key!.trim().toUpperCase(), w.name] as [string, string]] : [])),
+      (file.server?.whitelist ?? []).flatMap((w) => (typeof w !== 'string' && w.name ? [[w.public_key.trim().toUpperCase(), w.name] as [string, string]] : [])),
     ),
-    metrics: flags.metrics !== undefined ? parseMetricsSpec(flags.metrics, '--metrics') : file.metrics !== undefined ? parseMetricsSpec(file.metrics, `${configFile}: metrics`) : undefined,
+    metrics: flags.metrics !== undefined ? parseMetricsSpec(flags.metrics, '--metrics') : file.metrics !== undefined ? parseMetricsSpec(file.metrics, at(['metrics'])) : undefined,
     allowAny: flags.allowAny ?? (env.TOXTUNNEL_ALLOW_ANY !== undefined ? bool(env.TOXTUNNEL_ALLOW_ANY, 'TOXTUNNEL_ALLOW_ANY') : (file.server?.allow_any ?? false)),
     maxFriends: file.server?.max_friends,
     maxWaiting: file.client?.max_waiting,
@@ -546,23 +347,23 @@ function whitelistKey(text: string): string {
  * curl). ALL_PROXY comes last, not before the file as TOXTUNNEL_* variables do: it is set for
  * every program, so a config file's `proxy: none` must be able to opt out of it.
  */
-function resolveProxy(flags: CliFlags, env: Record<string, string | undefined>, file: ConfigFile, configFile: string | undefined): ProxyOptions | undefined {
+function resolveProxy(flags: CliFlags, env: Record<string, string | undefined>, file: ConfigFile, at: ConfigSource['at']): ProxyOptions | undefined {
   if (flags.proxy !== undefined) return parseProxyUrl(flags.proxy, '--proxy');
-  if (file.tox?.proxy !== undefined) return parseProxyUrl(file.tox.proxy, `${configFile}: tox.proxy`);
+  if (file.tox?.proxy !== undefined) return parseProxyUrl(file.tox.proxy, at(['tox', 'proxy']));
   const name = env.ALL_PROXY !== undefined ? 'ALL_PROXY' : env.all_proxy !== undefined ? 'all_proxy' : undefined;
   return name ? parseProxyUrl(env[name]!, name) : undefined;
 }
 
 /** With a proxy, nothing may go around it: no LAN broadcasts, no names for the local resolver. */
-function checkProxyCompatible(mode: BootstrapMode, nodes: BootstrapNode[], configFile: string | undefined): void {
+function checkProxyCompatible(mode: BootstrapMode, nodes: BootstrapNode[], modeAt: string, nodeAt: (i: number) => string): void {
   if (mode === 'lan') {
-    throw new ToxtunnelError('CONFIG_INVALID', `${configFile ?? 'config'}: tox.bootstrap_mode: lan sends LAN broadcasts around the proxy; use none (listed nodes) or auto with a proxy`, { key: 'tox.bootstrap_mode' });
+    throw new ToxtunnelError('CONFIG_INVALID', `${modeAt}: lan sends LAN broadcasts around the proxy; use none (listed nodes) or auto with a proxy`, { key: 'tox.bootstrap_mode' });
   }
   nodes.forEach((n, i) => {
     if (!isIP(n.host)) {
       throw new ToxtunnelError(
         'CONFIG_INVALID',
-        `${configFile ?? 'config'}: tox.bootstrap_nodes[${i}].address: ${JSON.stringify(n.host)} is a name; with a proxy, names are not resolved (the local resolver would see them, and toxcore's proxy handshake carries IP addresses only): give the node's IP address`,
+        `${nodeAt(i)}: ${JSON.stringify(n.host)} is a name; with a proxy, names are not resolved (the local resolver would see them, and toxcore's proxy handshake carries IP addresses only): give the node's IP address`,
         { key: `tox.bootstrap_nodes[${i}].address` },
       );
     }

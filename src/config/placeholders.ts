@@ -26,3 +26,9 @@ export function keyHint(value: string, expected: 'public key' | 'Tox ID'): strin
   }
   return undefined;
 }
+
+/** What is wrong with a 64-hex public key (`what` names it), with a hint for a placeholder or a whole Tox ID; undefined when it is fine. */
+export const publicKeyProblem =
+  (what: string) =>
+  (value: string): string | undefined =>
+    /^[0-9a-fA-F]{64}$/.test(value.trim()) ? undefined : (keyHint(value, 'public key') ?? `expected ${what} (64 hex characters), got ${value.trim().length} characters`);

@@ -22,12 +22,13 @@
  * whitelist admits friends, or --allow-any opens it to everyone.
  */
 import { readFileSync } from 'node:fs';
-import type { Node } from 'yaml';
+import * as v from 'valibot';
 import { type CanonicalAddress, canonicalHost, HostError, isLoopback } from '../net/target-host.ts';
 import { type HostPattern, parseHostPattern, patternMatchesAddress, patternMatchesName } from './host-pattern.ts';
 import { describeErrno, ToxtunnelError } from '../errors.ts';
-import { keyHint } from './placeholders.ts';
-import { check, configError, parseYaml, type Spec } from './yaml-schema.ts';
+import { publicKeyProblem } from './placeholders.ts';
+import { list, mapping, port, section, text, validate } from './schema.ts';
+import { parseYamlDocument } from './yaml-document.ts';
 
 interface HostPorts {
   host: HostPattern;
@@ -74,67 +75,69 @@ export interface Decision {
   address?: CanonicalAddress;
 }
 
-const HOST_PORTS: Spec = {
-  type: 'map',
-  keys: { host: { type: 'string' }, ports: { type: 'list', item: { type: 'int', min: 1, max: 65535 } } },
-};
-const PUBLIC_KEY: Spec = {
-  type: 'string',
-  check: (v) =>
-    /^[0-9a-fA-F]{64}$/.test(v.trim()) ? undefined : keyHint(v, 'public key') ?? `expected a friend's public key (64 hex characters), got ${v.trim().length} characters`,
-};
-const RULE: Spec = {
-  type: 'map',
-  keys: {
-    friend: PUBLIC_KEY,
-    friend_pk: PUBLIC_KEY,
-    name: { type: 'string' }, // ours, optional: shown with the short key in logs, status and list
-    allow: { type: 'list', item: HOST_PORTS },
-    deny: { type: 'list', item: HOST_PORTS },
-    listen: {
-      type: 'list',
-      item: { type: 'map', keys: { bind: { type: 'string' }, ports: { type: 'list', item: { type: 'int', min: 1, max: 65535 } } } },
-    },
-    expires: { type: 'string', check: (v) => (Number.isNaN(Date.parse(v)) ? `${JSON.stringify(v)} is not an ISO 8601 time such as 2026-12-31T18:00:00Z` : undefined) },
-  },
-};
-const RULES_FILE: Spec = { type: 'map', keys: { rules: { type: 'list', item: RULE } } };
+/** A host pattern (host-pattern.ts); its problem becomes the schema's message. */
+const hostPattern = (listen: boolean) =>
+  v.pipe(
+    text(),
+    v.rawTransform<string, HostPattern>(({ dataset, addIssue, NEVER }) => {
+      try {
+        const pattern = parseHostPattern(dataset.value);
+        return listen ? listenBind(pattern) : pattern;
+      } catch (problem) {
+        if (typeof problem !== 'string') throw problem;
+        addIssue({ message: problem });
+        return NEVER;
+      }
+    }),
+  );
+/** Absent, empty or [] = every port. */
+const PORTS = v.optional(
+  v.pipe(
+    list(port()),
+    v.transform((ports) => ports ?? []),
+  ),
+  [],
+);
+const HOST_PORTS = mapping({ host: hostPattern(false), ports: PORTS }, 'a name, an address, a CIDR, or a pattern with one "*"');
+const PUBLIC_KEY = text(publicKeyProblem("a friend's public key"));
+const optional = v.optional;
 
-type RawRule = { friend?: string; friend_pk?: string; name?: string; allow?: Array<{ host?: string; ports?: number[] }>; deny?: Array<{ host?: string; ports?: number[] }>; listen?: Array<{ bind?: string; ports?: number[] }>; expires?: string | Date };
+const RULE = v.pipe(
+  mapping({
+    friend: optional(PUBLIC_KEY),
+    friend_pk: optional(PUBLIC_KEY),
+    name: optional(text()), // ours, optional: shown with the short key in logs, status and list
+    allow: list(HOST_PORTS),
+    deny: list(HOST_PORTS),
+    // The default bind is loopback, as ssh -R's.
+    listen: list(mapping({ bind: optional(hostPattern(true), '127.0.0.1'), ports: PORTS })),
+    expires: optional(text((t) => (Number.isNaN(Date.parse(t)) ? `${JSON.stringify(t)} is not an ISO 8601 time such as 2026-12-31T18:00:00Z` : undefined))),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const { friend, friend_pk } = dataset.value;
+    if (friend === undefined && friend_pk === undefined) addIssue({ message: 'a rule needs "friend" or "friend_pk" (the friend\'s 64-hex public key)' });
+    if (friend !== undefined && friend_pk !== undefined) addIssue({ message: 'give "friend" or "friend_pk", not both' });
+  }),
+  v.transform(
+    (r): Rule => ({
+      friend: (r.friend ?? r.friend_pk)!.trim().toUpperCase(),
+      name: r.name?.trim() || undefined,
+      allow: r.allow ?? [],
+      deny: r.deny ?? [],
+      listen: (r.listen ?? []).map((e) => ({ host: e.bind, ports: e.ports })),
+      expires: r.expires === undefined ? undefined : new Date(r.expires),
+    }),
+  ),
+);
+export const RULES_SCHEMA = section({ rules: list(RULE) });
+
+/** The error codes of a rules file (an unknown key is CONFIG_UNKNOWN_KEY, as in the config file). */
+export const RULES_CODES = { syntax: 'RULES_SYNTAX', tooLarge: 'RULES_TOO_LARGE', invalid: 'RULES_INVALID' };
 
 export function parseRules(text: string, file: string): RuleSet {
-  const { root, where } = parseYaml(text, file, 'RULES_SYNTAX');
-  const raw = check(root, RULES_FILE, '', where, 'RULES_INVALID') as { rules?: RawRule[] };
-  const items = (root as { get?: (k: string, keep: boolean) => Node } | null)?.get?.('rules', true) as { items?: Node[] } | undefined;
-  const rules = (raw.rules ?? []).map((r, i): Rule => {
-    const node = items?.items?.[i];
-    const friend = r.friend ?? r.friend_pk;
-    if (!friend) throw configError('RULES_INVALID', where, node, `rules[${i}]`, 'a rule needs "friend" or "friend_pk" (the friend\'s 64-hex public key)');
-    if (r.friend && r.friend_pk) throw configError('RULES_INVALID', where, node, `rules[${i}]`, 'give "friend" or "friend_pk", not both');
-    const hostPorts = (list: RawRule['allow'], key: string, listen = false): HostPorts[] =>
-      (list ?? []).map((e, j) => {
-        const at = `rules[${i}].${key}[${j}]`;
-        if (!e.host) throw configError('RULES_INVALID', where, node, at, 'missing "host" (a name, an address, a CIDR, or a pattern with one "*")');
-        let host: HostPattern;
-        try {
-          host = parseHostPattern(e.host);
-        } catch (problem) {
-          if (typeof problem !== 'string') throw problem;
-          throw configError('RULES_INVALID', where, node, `${at}.${listen ? 'bind' : 'host'}`, problem);
-        }
-        if (listen) host = listenBind(host, (problem) => configError('RULES_INVALID', where, node, `${at}.bind`, problem));
-        return { host, ports: e.ports ?? [] };
-      });
-    return {
-      friend: friend.trim().toUpperCase(),
-      name: r.name?.trim() || undefined,
-      allow: hostPorts(r.allow, 'allow'),
-      deny: hostPorts(r.deny, 'deny'),
-      listen: hostPorts((r.listen ?? []).map((e) => ({ host: e.bind ?? DEFAULT_LISTEN_BIND, ports: e.ports })), 'listen', true),
-      expires: r.expires === undefined ? undefined : new Date(r.expires),
-    };
-  });
-  return new RuleSet(rules);
+  const doc = parseYamlDocument(text, file, RULES_CODES);
+  return new RuleSet(validate(RULES_SCHEMA, doc)?.rules ?? []);
 }
 
 export function loadRules(file: string): RuleSet {
@@ -148,14 +151,11 @@ export function loadRules(file: string): RuleSet {
   return parseRules(text, file);
 }
 
-/** The default bind of a listen entry: loopback, as ssh -R does. */
-const DEFAULT_LISTEN_BIND = '127.0.0.1';
-
-/** A listen entry binds to addresses: "*" (= loopback only), an address, a CIDR, or "localhost". */
-function listenBind(pattern: HostPattern, fail: (problem: string) => Error): HostPattern {
+/** A listen entry binds to addresses: "*" (= loopback only), an address, a CIDR, or "localhost"; its problem is thrown as a string. */
+function listenBind(pattern: HostPattern): HostPattern {
   if (pattern.kind === 'any' || pattern.kind === 'cidr') return pattern;
   if (pattern.kind === 'name' && pattern.text === 'localhost') return parseHostPattern('127.0.0.1');
-  throw fail(`"${pattern.text}": a listen bind is an address, a CIDR, or "*" (loopback only), not a name`);
+  throw `"${pattern.text}": a listen bind is an address, a CIDR, or "*" (loopback only), not a name`;
 }
 
 const portMatches = (entry: HostPorts, port: number) => entry.ports.length === 0 || entry.ports.includes(port);

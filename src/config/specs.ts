@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
  * What a configuration describes, as plain data: forwards (-L), reverse forwards (-R), SOCKS
- * listeners (-D) and bootstrap nodes. Here, not in src/app, so that the config layer does not
+ * listeners (-D), bootstrap nodes, and the server protocols a client speaks. Here, not in src/app, so that the config layer does not
  * depend on the application it configures; src/app imports (and re-exports) them.
  */
 
@@ -39,3 +39,7 @@ export interface BootstrapNode {
   /** TCP relay ports of that node (added as relays), if any. */
   tcpPorts?: number[];
 }
+
+/** The server's protocol, as a client sees it: detected, ours only, or tuntox's only (docs/tuntox.md). */
+export const CLIENT_PROTOCOLS = ['auto', 'toxtunnel', 'tuntox'] as const;
+export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];

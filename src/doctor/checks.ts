@@ -12,16 +12,15 @@
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
-import { isCollection, isNode } from 'yaml';
 import { lockHolder } from '../app/data-dir-lock.ts';
 import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
 import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import type { HostPattern } from '../config/host-pattern.ts';
-import { loadRules, type RuleSet } from '../config/rules.ts';
+import { loadRules, RULES_CODES, type RuleSet } from '../config/rules.ts';
 import { type TuntoxRules, tuntoxRulesIn } from '../tuntox/rules-file.ts';
-import { parseYaml } from '../config/yaml-schema.ts';
+import { parseYamlDocument } from '../config/yaml-document.ts';
 import { controlRequest } from '../control/control-client.ts';
 import { controlSocketPath } from '../control/control-protocol.ts';
 import { isToxtunnelError } from '../errors.ts';
@@ -217,12 +216,8 @@ function checkTuntoxRules(rules: TuntoxRules, config: ResolvedConfig): CheckResu
 /** Where rule entries are (line numbers), from the file's YAML; best effort. */
 function ruleLines(file: string): (path: Array<string | number>) => number | undefined {
   try {
-    const { root, where } = parseYaml(readFileSync(file, 'utf8'), file, 'RULES_SYNTAX');
-    return (path) => {
-      const node = isCollection(root) ? root.getIn(path, true) : undefined;
-      const offset = isNode(node) ? node.range?.[0] : undefined;
-      return offset === undefined ? undefined : where.lines.linePos(offset).line;
-    };
+    const doc = parseYamlDocument(readFileSync(file, 'utf8'), file, RULES_CODES);
+    return (path) => doc.find(path)?.line;
   } catch {
     return () => undefined;
   }

@@ -2,7 +2,7 @@
 /**
  * The text of the files `toxtunnel init` writes: server.yaml, client.yaml and rules.yaml,
  * with a comment on every line that says what it does. Only keys the loaders accept
- * (src/config/config.ts CONFIG_SPEC, src/config/rules.ts) are written; the tests load every
+ * (src/config/config-file.ts CONFIG_SCHEMA, src/config/rules.ts RULES_SCHEMA) are written; the tests load every
  * generated file with the real loaders.
  *
  * Pure: no file system, no clock.

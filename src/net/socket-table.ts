@@ -26,6 +26,7 @@ import net from 'node:net';
 import { ToxtunnelError } from '../errors.ts';
 import { HostError, HostFamily, HostOption, HostSocketType, hostErrorFromNode } from './host-errors.ts';
 import { ipBytesToString, ipStringToBytes } from './ip-bytes.ts';
+import { Slab } from '../protocol/slab.ts';
 
 export interface SocketOwner {
   /** Called when a socket of this owner has something for toxcore. Must be cheap. */
@@ -163,6 +164,11 @@ export class SocketTable {
   private readonly reservedUdp = new Map<number, ReservedUdp>();
   private readonly reservedListeners = new Map<number, ReservedListener>();
   private udpDropped = 0;
+  /** IPv4 addresses (as big-endian integers) and their text, for sendto. */
+  private readonly ipv4Strings = new Map<number, string>();
+  private readonly lastIpv6 = new Uint8Array(16);
+  private lastIpv6Text = '';
+  private readonly outgoing = new Slab();
   /** TOXTUNNEL_FAULTS (tests): loss, delay, reordering and duplicates on our UDP sends. */
   private readonly faults = ((spec) => (spec ? new FaultyPath(spec) : undefined))(faultsFromEnvironment());
   /** Owner given to sockets toxcore creates now (set around every call into C). */
@@ -411,11 +417,39 @@ export class SocketTable {
     const entry = this.entries.get(fd);
     if (entry?.kind !== 'udp') return -HostError.BADF;
     const heap = this.memory();
-    const address = ipBytesToString(heap.subarray(ipPtr, ipPtr + (family === HostFamily.INET ? 4 : 16)));
-    const datagram = heap.slice(bufPtr, bufPtr + length);
-    if (this.faults) this.faults.deliver(() => entry.socket.send(datagram, port, address, ignoreSendError));
-    else entry.socket.send(datagram, port, address, ignoreSendError);
+    const address = family === HostFamily.INET ? this.ipv4String(heap, ipPtr) : this.ipv6String(heap, ipPtr);
+    // A copy: node:dgram sends a tick later (after its address lookup), and the wasm heap is
+    // reused by then. From a slab (no ArrayBuffer of its own per datagram).
+    const datagram = this.outgoing.copy(heap.subarray(bufPtr, bufPtr + length));
+    // No callback: with one, node schedules another tick per datagram to call it. Errors
+    // reach the socket's 'error' listener (ignored: UDP is unreliable, toxcore resends).
+    if (this.faults) this.faults.deliver(() => entry.socket.send(datagram, port, address));
+    else entry.socket.send(datagram, port, address);
     return length;
+  }
+
+  /** The text of the 16-byte address at `ptr`: the last one is kept (bulk goes to one peer). */
+  private ipv6String(heap: Uint8Array, ptr: number): string {
+    const last = this.lastIpv6;
+    let same = this.lastIpv6Text !== '';
+    for (let i = 0; same && i < 16; i++) same = heap[ptr + i] === last[i];
+    if (!same) {
+      last.set(heap.subarray(ptr, ptr + 16));
+      this.lastIpv6Text = ipBytesToString(last);
+    }
+    return this.lastIpv6Text;
+  }
+
+  /** "a.b.c.d" of the 4 bytes at `ptr`, without building the string per datagram. */
+  private ipv4String(heap: Uint8Array, ptr: number): string {
+    const key = ((heap[ptr]! << 24) | (heap[ptr + 1]! << 16) | (heap[ptr + 2]! << 8) | heap[ptr + 3]!) >>> 0;
+    let text = this.ipv4Strings.get(key);
+    if (text === undefined) {
+      if (this.ipv4Strings.size >= 4096) this.ipv4Strings.clear();
+      text = `${key >>> 24}.${(key >>> 16) & 255}.${(key >>> 8) & 255}.${key & 255}`;
+      this.ipv4Strings.set(key, text);
+    }
+    return text;
   }
 
   setsockopt(fd: number, option: number, value: number): number {
@@ -453,6 +487,3 @@ export class SocketTable {
   }
 }
 
-function ignoreSendError(): void {
-  /* UDP is unreliable by contract; toxcore retransmits what matters */
-}

@@ -83,6 +83,9 @@ export function canonicalAddress(input: string): CanonicalAddress | undefined {
 
 function canonicalIPv6(input: string, body: string): CanonicalHost {
   if (body.includes('%')) throw new HostError(input, 'IPv6 zone ids (%…) are not accepted');
+  // Only hex digits, ":" and "." (a trailing dotted quad): the URL parser below would take
+  // "@", "\\" or "/" as URL syntax and hand back some other host, or none.
+  if (!/^[0-9a-fA-F:.]+$/.test(body)) throw new HostError(input, 'not a valid IPv6 address');
   let parsed: string;
   try {
     parsed = new URL(`http://[${body}]/`).hostname.slice(1, -1);

@@ -15,6 +15,7 @@
  * payloads are views into the received packet, bounded by what actually arrived.
  */
 import { ToxtunnelError } from '../errors.ts';
+import { Slab } from './slab.ts';
 
 /** Packet id of every toxtunnel packet (byte 0). */
 export const PACKET_ID = 0xa0;
@@ -220,14 +221,18 @@ function truncateUtf8(bytes: Uint8Array, max: number): Uint8Array {
   return bytes.subarray(0, end);
 }
 
+/** Encoded packets are carved from slabs (one per process): see slab.ts. */
+const packets = new Slab();
+
 function packet(type: number, tunnelId: number, payload: Uint8Array): Uint8Array {
   if (!Number.isInteger(tunnelId) || tunnelId < 0 || tunnelId > 0xffff) invalid(`tunnel id ${tunnelId} is not 0..65535`);
-  const out = new Uint8Array(1 + HEADER_SIZE + payload.length);
-  const view = new DataView(out.buffer);
+  const out = packets.alloc(1 + HEADER_SIZE + payload.length);
   out[0] = PACKET_ID;
   out[1] = type;
-  view.setUint16(2, tunnelId);
-  view.setUint16(4, payload.length);
+  out[2] = tunnelId >> 8;
+  out[3] = tunnelId & 0xff;
+  out[4] = payload.length >> 8;
+  out[5] = payload.length & 0xff;
   out.set(payload, 1 + HEADER_SIZE);
   return out;
 }

@@ -226,6 +226,15 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tox_self_get_dht_id(this.ptr(), out)));
   }
 
+  /**
+   * Our onion data key, 64 hex characters: what friends encrypt onion data to us with (our
+   * onion announcements give it to the nodes we announce to; new at every start). An invite
+   * carries it so a new client can send its friend request straight here (requestFriendDirect).
+   */
+  get onionKey(): string {
+    return toHex(this.readBytes(PUBLIC_KEY_SIZE, (out) => this.x.tt_self_get_onion_key(this.ptr(), out)));
+  }
+
   /** The UDP port toxcore is bound to, or undefined with UDP off. */
   get udpPort(): number | undefined {
     return this.portOf((err) => this.x.tox_self_get_udp_port(this.ptr(), err));
@@ -400,6 +409,24 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     });
   }
 
+  /**
+   * Sends our pending friend request to a friend straight to its address, sealed to its onion
+   * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
+   * the same packet the friend's announce node would deliver. 'sent', or 'not-pending' when the
+   * friend accepted us already (nothing sent).
+   */
+  requestFriendDirect(friendNumber: number, onionKey: string, address: { host: string; port: number }): 'sent' | 'not-pending' {
+    const key = parsePublicKey(onionKey);
+    return withScratch(this.x, (scratch) => {
+      const code = this.x.tt_friend_request_direct(this.ptr(), friendNumber, scratch.copyIn(key), scratch.cString(address.host), address.port);
+      if (code === 1) throw new ToxtunnelError('TOX_FRIEND_NOT_FOUND', `no friend ${friendNumber}`);
+      if (code === 2) throw new ToxtunnelError('TOX_BAD_OPTION', `bad address ${address.host}:${address.port}`);
+      if (code === 4) throw new ToxtunnelError('TOX_SEND_FAILED', `the friend request could not be sent to ${address.host}:${address.port}`);
+      this.scheduler.wake();
+      return code === 3 ? 'not-pending' : 'sent';
+    });
+  }
+
   /** All friend numbers. */
   friends(): number[] {
     const tox = this.ptr();
@@ -416,14 +443,14 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   sendLossless(friendNumber: number, packet: Uint8Array, options: { uncontrolled?: boolean } = {}): SendResult {
     const tox = this.ptr();
     if (packet.length > MAX_LOSSLESS_PACKET_SIZE) return { ok: false, error: 'TOO_LONG' };
-    new Uint8Array(this.x.memory.buffer).set(packet, this.sendBuffer);
+    this.toxcore.heap().set(packet, this.sendBuffer);
     let code: number;
     if (options.uncontrolled) {
       // Outside toxcore's congestion control (wasm/tt_glue.c): for small, latency-critical frames.
       code = this.x.tt_friend_send_lossless_uncontrolled(tox, friendNumber, this.sendBuffer, packet.length);
     } else {
       const ok = this.x.tox_friend_send_lossless_packet(tox, friendNumber, this.sendBuffer, packet.length, this.errBuffer);
-      code = ok ? 0 : new DataView(this.x.memory.buffer).getInt32(this.errBuffer, true);
+      code = ok ? 0 : this.readErrBuffer();
     }
     if (code === 0) {
       this.scheduler.wake();
@@ -432,7 +459,9 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
     // 'drain' follows the next iteration, which comes when toxcore's next send budget is due
     // (our congestion controller, wasm/tt_cc.h, says when: tox_iteration_interval).
-    if (error === 'SENDQ') {
+    // Once per iteration is enough (asking toxcore for the interval and arming a timer per
+    // refused packet showed in profiles).
+    if (error === 'SENDQ' && !this.sendqRefused) {
       this.sendqRefused = true;
       this.scheduler.within(this.x.tox_iteration_interval(tox));
     }
@@ -528,6 +557,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       fill(out);
       return scratch.copyOut(out, length);
     });
+  }
+
+  private readErrBuffer(): number {
+    const heap = this.toxcore.heap();
+    const p = this.errBuffer;
+    return heap[p]! | (heap[p + 1]! << 8) | (heap[p + 2]! << 16) | (heap[p + 3]! << 24);
   }
 
   private portOf(call: (err: ErrPtr) => number): number | undefined {

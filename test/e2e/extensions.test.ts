@@ -330,7 +330,7 @@ test('revoking a friend in the rules file closes its open tunnels within a secon
   await env.server.waitForOutput(/rules changed: friend \d+ \([0-9A-F]{8}…\) no rule for this friend in the rules file: closing \d+ tunnel\(s\) and removing the friendship/, 5000, 'friend removed');
   // A bad rules file afterwards keeps the rules in force and says why.
   writeFileSync(join(env.dir, 'rules.yaml'), 'rules:\n  - friend_public_key: 00\n');
-  await env.server.waitForOutput(/rules not reloaded \(file changed\): the rules file \S+ is not valid, the previous rules stay in force: .*rules\.yaml:2: .*unknown key "friend_public_key"/, 5000, 'bad rules kept old');
+  await env.server.waitForOutput(/rules not reloaded \(file changed\): the rules file \S+ is not valid, the previous rules stay in force: .*rules\.yaml:2:5: .*unknown key "friend_public_key"/, 5000, 'bad rules kept old');
 });
 
 test.run();

@@ -169,7 +169,7 @@ test('CLI errors are one clear line and exit code 2: bad checksum, unknown key, 
   const bad = env.file('bad.yaml', 'mode: server\nserver:\n  rules_file: r.yaml\n  friend_public_key: x\n');
   const r2 = runCliSync(['-c', bad]);
   assert.is(r2.status, 2);
-  assert.match(r2.stderr, /bad\.yaml:4: server\.friend_public_key: unknown key/);
+  assert.match(r2.stderr, /bad\.yaml:4:3: server\.friend_public_key: unknown key/);
   const r3 = runCliSync(['-m', 'client', '--server-id', id, '-L', '99999:127.0.0.1:22']);
   assert.is(r3.status, 2);
   assert.match(r3.stderr, /bad local port "99999"/);

@@ -105,6 +105,8 @@ export interface TunnelEnv {
   serverId: string;
   server: CliProcess;
   client: CliProcess;
+  /** Date.now() when the client process was started (cold-start timings). */
+  clientStartedAt: number;
   /** Asks both processes for their state (SIGUSR2) and returns what they printed. */
   dumpState(): Promise<string>;
   /** Writes a file into the environment's directory, returns its path. */
@@ -218,6 +220,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         '',
       ].join('\n'),
     );
+    const clientStartedAt = Date.now();
     const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], { env: { ...options.processEnv, ...options.clientEnv } });
     processes.push(client);
     const listeners = options.listeners ?? options.forwards.length;
@@ -237,7 +240,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
       await again.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server restart');
       return again;
     };
-    const env: TunnelEnv = { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, file, stop, dumpState, restartServer };
+    const env: TunnelEnv = { dir, clientPublicKey: clientKey, bootstrapd, serverId, server, client, clientStartedAt, file, stop, dumpState, restartServer };
     return env;
   } catch (error) {
     await stop();

@@ -250,11 +250,11 @@ test('listen rules: "*" covers loopback only; other binds and ports below 1024 m
   assert.ok(set.decideListen(A, at('127.0.0.1'), 80).allowed, 'a privileged port listed');
   assert.throws(() => listenAddress('example.com'), /address, not a name/);
   assert.throws(() => listenAddress('224.0.0.1'), /multicast/);
-  assert.throws(() => rules(`    listen:\n      - bind: example.com\n`), /rules\.yaml:\d+: .*listen\[0\]\.bind: .*not a name/);
+  assert.throws(() => rules(`    listen:\n      - bind: example.com\n`), /rules\.yaml:\d+:\d+: .*listen\[0\]\.bind: .*not a name/);
 });
 
 test('a bad pattern is refused at load with the file, line and reason', () => {
-  assert.throws(() => rules(`    allow:\n      - host: "10.*.1"\n`), /rules\.yaml:\d+: rules\[0\]\.allow\[0\]\.host: .*CIDR/);
+  assert.throws(() => rules(`    allow:\n      - host: "10.*.1"\n`), /rules\.yaml:\d+:\d+: rules\[0\]\.allow\[0\]\.host: .*CIDR/);
   assert.throws(() => rules(`    deny:\n      - host: "10.0.0.1/8"\n`), /bits set after the \/8 prefix \(did you mean 10\.0\.0\.0\/8\?\)/);
 });
 

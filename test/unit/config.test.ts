@@ -93,9 +93,9 @@ test('unknown keys name file, line and key, and suggest the right one', () => {
 test('bad values say what would be valid, with the line', () => {
   const port = failure(() => resolveConfig({ config: write('p.yaml', 'mode: client\ntox:\n  tcp_port: 70000\n') }, {}));
   assert.is(port.code, 'CONFIG_INVALID');
-  assert.match(port.message, /p\.yaml:3: tox\.tcp_port: 70000 is not a whole number from 0 to 65535/);
+  assert.match(port.message, /p\.yaml:3:13: tox\.tcp_port: 70000 is not a whole number from 0 to 65535/);
   const mode = failure(() => resolveConfig({ config: write('m.yaml', 'mode: servr\n') }, {}));
-  assert.match(mode.message, /m\.yaml:1: mode: "servr" is not one of server, client — did you mean "server"\?/);
+  assert.match(mode.message, /m\.yaml:1:7: mode: "servr" is not one of server, client — did you mean "server"\?/);
   const syntax = failure(() => resolveConfig({ config: write('s.yaml', 'mode: [server\n') }, {}));
   assert.is(syntax.code, 'CONFIG_SYNTAX');
   const missing = failure(() => resolveConfig({ config: join(dir, 'nope.yaml') }, {}));
@@ -175,7 +175,7 @@ test('rules: friend and friend_pk, expiry, and clear errors', () => {
   assert.not.ok(set.decideHost(KEY_B, 'any', 1, new Date('2030-01-01T00:00:01Z')).allowed, 'expired rule is gone');
   const unknown = failure(() => rules(`rules:\n  - friend_public_key: ${KEY_A}\n`));
   assert.is(unknown.code, 'CONFIG_UNKNOWN_KEY');
-  assert.match(unknown.message, /^rules\.yaml:2: rules\[0\]\.friend_public_key: unknown key/);
+  assert.match(unknown.message, /^rules\.yaml:2:5: rules\[0\]\.friend_public_key: unknown key/);
   assert.match(failure(() => rules('rules:\n  - allow: []\n')).message, /needs "friend" or "friend_pk"/);
   assert.match(failure(() => rules(`rules:\n  - friend: ABC\n`)).message, /64 hex characters/);
   assert.match(failure(() => rules(`rules:\n  - friend: ${KEY_A}\n    allow: [{ host: "*a*" }]\n`)).message, /more than one "\*"/);

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hintsFilePath, loadHints, saveHints, type StoredHint } from '../../src/app/address-hints.ts';
 import { lockDataDir, lockFilePath, lockHolder } from '../../src/app/data-dir-lock.ts';
-import { formatInvite, parseInvite } from '../../src/app/invite.ts';
+import { formatInvite, parseInvite } from '../../src/config/invite.ts';
 import { resolveConfig } from '../../src/config/config.ts';
 import { isToxtunnelError } from '../../src/errors.ts';
 import { makeToxId } from '../../src/tox/tox-id.ts';
@@ -33,6 +33,19 @@ test('an invite round-trips: ID, a secret with URL-special characters, DHT key, 
   assert.ok(line.startsWith('toxtunnel://invite?id='), line);
   assert.not.match(line, /\s/);
   assert.equal(parseInvite(line, 'test'), invite);
+});
+
+test('an invite carries the onion data key beside the DHT key (onion=), upper-cased like the others', () => {
+  const onion = 'ab'.repeat(32);
+  const line = `toxtunnel://invite?id=${id}&dht=${dht}&onion=${onion}&udp=127.0.0.1%3A33445`;
+  const invite = parseInvite(line, 't');
+  assert.equal(invite, { toxId: id, dhtKey: dht, onionKey: onion.toUpperCase(), addresses: [{ host: '127.0.0.1', port: 33445 }] });
+  assert.match(formatInvite(invite), new RegExp(`&onion=${onion.toUpperCase()}&`));
+});
+
+test('an onion key that is not 64 hex digits, or one without an address to send to, is refused', () => {
+  assert.is(code(() => parseInvite(`toxtunnel://invite?id=${id}&dht=${dht}&onion=12&udp=1.2.3.4:5`, 't')), 'CONFIG_INVITE_INVALID');
+  assert.is(code(() => parseInvite(`toxtunnel://invite?id=${id}&onion=${dht}`, 't')), 'CONFIG_INVITE_INVALID');
 });
 
 test('an invite without secret or hints carries only the ID; hints without addresses are left out', () => {
@@ -100,6 +113,9 @@ test('--invite gives the server ID, secret, a bootstrap node and the direct hint
   assert.is(on.sharedSecret, 's3');
   assert.equal(on.bootstrapNodes, [{ host: '127.0.0.1', port: 33445, publicKey: dht }]);
   assert.equal(on.serverHint, { dhtKey: dht, address: { host: '127.0.0.1', port: 33445 } });
+  const onion = 'D1'.repeat(32);
+  const withOnion = resolveConfig({ ...base, invite: formatInvite({ toxId: id, dhtKey: dht, onionKey: onion, addresses: [{ host: '127.0.0.1', port: 33445 }] }) }, { TOXTUNNEL_BOOTSTRAP_MODE: 'none' });
+  assert.equal(withOnion.serverHint, { dhtKey: dht, address: { host: '127.0.0.1', port: 33445 }, onionKey: onion }, 'the onion key reaches the client');
   const off = resolveConfig(base, { TOXTUNNEL_BOOTSTRAP_MODE: 'none', TOXTUNNEL_ADDRESS_HINTS: '0' });
   assert.is(off.serverId, id);
   assert.is(off.sharedSecret, 's3');

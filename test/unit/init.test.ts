@@ -297,8 +297,10 @@ test('placeholders: the files say REPLACE, fail to load with a clear message, an
   assert.match(rulesError.message, /replace it with the client's public key/);
   const clientError = failure(() => resolveConfig({ config: clientPath }, {}));
   assert.is(clientError.code, 'CONFIG_SERVER_ID_INVALID');
-  const serverIdLine = clientText.split('\n').findIndex((l) => l.includes(`server_id: ${SERVER_ID_PLACEHOLDER}`)) + 1;
-  assert.ok(clientError.message.includes(`${clientPath}:${serverIdLine}: client.server_id`), clientError.message);
+  const clientLines = clientText.split('\n');
+  const serverIdLine = clientLines.findIndex((l) => l.includes(`server_id: ${SERVER_ID_PLACEHOLDER}`)) + 1;
+  const serverIdColumn = clientLines[serverIdLine - 1]!.indexOf(SERVER_ID_PLACEHOLDER) + 1;
+  assert.ok(clientError.message.includes(`${clientPath}:${serverIdLine}:${serverIdColumn}: client.server_id`), clientError.message);
   assert.match(clientError.message, /still the placeholder REPLACE_WITH_SERVER_TOX_ID that toxtunnel init wrote: replace it with the server's Tox ID/);
   resolveConfig({ config: join(run.dir, 'server.yaml') }, {}); // the server config itself is fine
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FriendNameBook } from '../../src/app/friend-names.ts';
 import { RateMeter, type Observation } from '../../src/app/observe.ts';
 import { allValues, lastValue, protectArgv, unprotect } from '../../src/cli/argv.ts';
 import { formatLogLine, localTimestamp } from '../../src/cli/logging.ts';
@@ -94,7 +95,7 @@ test('--metrics [bind:]port: loopback by default; a public bind only when writte
   assert.equal(resolveConfig({ config, metrics: '9999' }, {}).metrics?.port, 9999, 'the flag wins');
   const bad = failure(() => resolveConfig({ config: file('metrics-bad.yaml', 'mode: server\nmetrics: ":9464"\n') }, {}));
   assert.is(bad.code, 'CONFIG_INVALID');
-  assert.match(bad.message, /metrics-bad\.yaml:2: metrics: /);
+  assert.match(bad.message, /metrics-bad\.yaml:2:10: metrics: /);
 });
 
 test('YAML forwards, reverse and socks entries may be written as -L/-R/-D strings (errors with file:line)', () => {
@@ -119,7 +120,7 @@ test('YAML forwards, reverse and socks entries may be written as -L/-R/-D string
   assert.equal(c.socks, [{ bind: '127.0.0.1', port: 1080 }]);
   const bad = failure(() => resolveConfig({ config: file('bad-fwd.yaml', `mode: client\nclient:\n  server_id: ${SERVER_ID}\n  forwards:\n    - "2222:127.0.0.1"\n`) }, {}));
   assert.is(bad.code, 'CONFIG_INVALID');
-  assert.match(bad.message, /bad-fwd\.yaml:5: client\.forwards\[0\]: bad forward "2222:127\.0\.0\.1": expected \[bind_address:\]port:host:hostport/);
+  assert.match(bad.message, /bad-fwd\.yaml:5:7: client\.forwards\[0\]: bad forward "2222:127\.0\.0\.1": expected \[bind_address:\]port:host:hostport/);
 });
 
 test('friend names: optional name: in rules and in the whitelist', () => {
@@ -138,6 +139,20 @@ test('friend names: optional name: in rules and in the whitelist', () => {
   assert.match(row!, /^0:1\s+alice \(ABABABAB…\)\s+inbound\s+open\s+h:22\s+0 B\s+2\.0 KiB$/);
 });
 
+test('friend names come from one book: whitelist over rules, and a name outlives the rule that gave it', () => {
+  const carol = 'CD'.repeat(32);
+  const first = parseRules(`rules:\n  - friend: ${KEY}\n    name: alice\n    allow: [{host: 127.0.0.1}]\n  - friend: ${carol}\n    name: carol\n    allow: []\n`, 'r.yaml');
+  const book = new FriendNameBook(new Map([[carol, 'carol-from-whitelist']]), first);
+  assert.is(book.nameOf(KEY.toLowerCase()), 'alice');
+  assert.is(book.nameOf(carol), 'carol-from-whitelist');
+  assert.is(book.nameOf('EF'.repeat(32)), undefined);
+  // A reload drops alice's rule: she is still "alice" while she is being removed.
+  const second = parseRules(`rules:\n  - friend: ${carol}\n    allow: []\n`, 'r.yaml');
+  book.replaceRules(second, [KEY]);
+  assert.is(second.nameOf(KEY), undefined);
+  assert.is(book.nameOf(KEY), 'alice');
+});
+
 test('key hints: init placeholders by name, a public key given as a Tox ID and the reverse', () => {
   assert.match(keyHint('REPLACE_WITH_SERVER_TOX_ID', 'Tox ID')!, /still the placeholder REPLACE_WITH_SERVER_TOX_ID that toxtunnel init wrote/);
   assert.match(keyHint(' REPLACE_WITH_CLIENT_PUBLIC_KEY ', 'public key')!, /replace it with the client's public key \(on the client: toxtunnel print-id --public-key/);
@@ -148,14 +163,14 @@ test('key hints: init placeholders by name, a public key given as a Tox ID and t
   assert.is(pk.code, 'CONFIG_SERVER_ID_INVALID');
   assert.match(pk.message, /^--server-id: invalid Tox ID: expected 76 hex characters, got 64; this is a public key/);
   const rules = failure(() => parseRules(`rules:\n  - friend: ${SERVER_ID}\n`, 'r.yaml'));
-  assert.match(rules.message, /^r\.yaml:2: rules\[0\]\.friend: this is a whole Tox ID/);
+  assert.match(rules.message, /^r\.yaml:2:13: rules\[0\]\.friend: this is a whole Tox ID/);
 });
 
 test('a bad server_id in the file: the error and doctor\'s fix name the file and line, not a flag', () => {
   const bad = SERVER_ID.slice(0, 75) + (SERVER_ID.endsWith('0') ? '1' : '0');
   const config = file('checksum.yaml', `mode: client\nclient:\n  forwards: ["1:h:2"]\n  server_id: "${bad}"\n`);
   const error = failure(() => resolveConfig({ config }, {}));
-  assert.match(error.message, /checksum\.yaml:4: client\.server_id: invalid Tox ID: the checksum/);
+  assert.match(error.message, /checksum\.yaml:4:14: client\.server_id: invalid Tox ID: the checksum/);
   const { result } = checkConfig({ config }, {});
   assert.is(result.status, 'fail');
   assert.is(result.fix, `edit ${config} at line 4; docs/config.md lists every key and value`);

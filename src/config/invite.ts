@@ -2,7 +2,7 @@
 /**
  * Invites: one line that holds what a client needs to reach a server the first time.
  *
- *   toxtunnel://invite?id=<Tox ID>&secret=<shared secret>&dht=<DHT key>&udp=<host>:<port>&udp=[<v6>]:<port>
+ *   toxtunnel://invite?id=<Tox ID>&secret=<shared secret>&dht=<DHT key>&onion=<onion key>&udp=<host>:<port>&udp=[<v6>]:<port>
  *
  * - id: the server's Tox ID (76 hex), always.
  * - secret: the shared secret, when the server asks for one (percent-encoded).
@@ -10,6 +10,10 @@
  *   addresses the user chose to include, with its UDP port. The client bootstraps from them and
  *   tries the server there directly; they are only hints: the Tox handshake still checks the
  *   server's long-term key (the one in id), so a wrong hint can only cost time.
+ * - onion (with dht + udp; optional): the running server's onion data key (also valid until it
+ *   restarts), which its onion announcements give to every node they reach. With it the client
+ *   sends its first friend request straight to the first address, sealed as the Tox onion
+ *   would deliver it (wasm/tt_connect.c), instead of waiting seconds for onion paths.
  *
  * What an invite reveals (docs/invite.md): the Tox ID (anyone holding it can send friend
  * requests), the secret (with it, a friend request is accepted where the secret is the access
@@ -18,13 +22,21 @@
  */
 import { ToxtunnelError } from '../errors.ts';
 import { parseToxId } from '../tox/tox-id.ts';
+import type { FriendHint } from '../tox/tox-node.ts';
 
 export interface Invite {
   toxId: string;
   secret?: string;
   /** The server's DHT key when the invite was made (hints). */
   dhtKey?: string;
+  /** The server's onion data key when the invite was made (hints): the first friend request goes straight to it. */
+  onionKey?: string;
   addresses: Array<{ host: string; port: number }>;
+}
+
+/** Where the server is, from an invite: its DHT key and address, and its onion data key (first friend request). */
+export interface InviteHint extends FriendHint {
+  onionKey?: string;
 }
 
 const PREFIX = 'toxtunnel://invite?';
@@ -35,6 +47,7 @@ export function formatInvite(invite: Invite): string {
   if (invite.secret !== undefined) params.set('secret', invite.secret);
   if (invite.dhtKey && invite.addresses.length > 0) {
     params.set('dht', invite.dhtKey);
+    if (invite.onionKey) params.set('onion', invite.onionKey);
     for (const a of invite.addresses) params.append('udp', `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
   }
   return PREFIX + params.toString();
@@ -57,6 +70,8 @@ export function parseInvite(text: string, source: string): Invite {
   const secret = params.get('secret') ?? undefined;
   const dht = params.get('dht')?.toUpperCase();
   if (dht !== undefined && !KEY.test(dht)) throw bad('dht= must be a DHT key (64 hex characters)');
+  const onion = params.get('onion')?.toUpperCase();
+  if (onion !== undefined && !KEY.test(onion)) throw bad('onion= must be an onion data key (64 hex characters)');
   const addresses = params.getAll('udp').map((value) => {
     const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(value);
     const port = Number(match?.[3]);
@@ -64,5 +79,6 @@ export function parseInvite(text: string, source: string): Invite {
     return { host: (match[1] ?? match[2])!, port };
   });
   if (addresses.length > 0 && dht === undefined) throw bad('udp= needs dht= (the key to reach the server there)');
-  return { toxId, ...(secret !== undefined ? { secret } : {}), ...(dht ? { dhtKey: dht } : {}), addresses };
+  if (onion !== undefined && addresses.length === 0) throw bad('onion= needs udp= (the address to send the friend request to)');
+  return { toxId, ...(secret !== undefined ? { secret } : {}), ...(dht ? { dhtKey: dht } : {}), ...(onion ? { onionKey: onion } : {}), addresses };
 }
