@@ -140,16 +140,18 @@ export interface TunnelEnvOptions {
   serverTox?: string[];
   clientTox?: string[];
   serverUdp?: boolean;
+  /** The TCP relay port the client is given (a proxy in front of the bootstrapd's relay port). */
+  clientRelayPort?: number;
 }
 
-function bootstrapYaml(b: Bootstrapd): string {
+function bootstrapYaml(b: Bootstrapd, relayPort = b.tcpPort): string {
   return [
     '  bootstrap_mode: none',
     '  bootstrap_nodes:',
     `    - address: 127.0.0.1`,
     `      port: ${b.udpPort}`,
     `      public_key: ${b.publicKey}`,
-    `      tcp_ports: [${b.tcpPort}]`,
+    `      tcp_ports: [${relayPort}]`,
   ].join('\n');
 }
 
@@ -209,7 +211,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         'tox:',
         `  udp_enabled: ${options.clientUdp ?? true}`,
         ...(options.clientTox ?? []),
-        bootstrapYaml(bootstrapd),
+        bootstrapYaml(bootstrapd, options.clientRelayPort),
         'client:',
         `  server_id: ${serverId}`,
         '  forwards:',
