@@ -20,7 +20,9 @@
  *   relay     — the client with UDP off: every packet through the TCP relay; one stream, echoes
  *   friends   — one server, 15 client processes (15 friends), each echoing 5 MB at once
  *   restart   — the client, then the server stopped (SIGTERM) and started again: time to the
- *               first echo of a new connection (issue 11)
+ *               first echo of a new connection; then a new client with nothing but the
+ *               server's invite (`toxtunnel invite`, no bootstrap node of its own): its start
+ *               to its first echo, the first pairing (issue 11)
  * Each section reports the kernel's UdpRcvbufErrors (/proc/net/snmp) before and after.
  * --report writes docs/bench-report.json and docs/bench-report.svg.
  */
@@ -48,7 +50,7 @@ const size = {
   idleSeconds: flag('--idle', quick ? 20 : 30),
   echoes: 500,
 };
-const P = { echo: 29501, sink: 29502, sshd: 29522, sshEcho: 29531, sshSink: 29532, ttEcho: 29541, ttSink: 29542, friendFirst: 29600 };
+const P = { echo: 29501, sink: 29502, sshd: 29522, sshEcho: 29531, sshSink: 29532, ttEcho: 29541, ttSink: 29542, invited: 29543, friendFirst: 29600 };
 
 console.log(`# toxtunnel through-the-tunnel benchmark (${quick ? 'quick' : 'full'}: ${runs} fresh runs per figure, ${size.streamMB} MB streams)`);
 const startedAt = new Date();
@@ -352,6 +354,31 @@ await section('friends', async () => {
   }
 });
 
+/** A new identity with nothing but the running server's invite: its start -> its first echo. */
+async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
+  const made = spawnSync(process.execPath, ['dist/toxtunnel.mjs', 'invite', '-c', join(env.dir, 'server.yaml'), '--address', '127.0.0.1'], { encoding: 'utf8', timeout: 30_000 });
+  if (made.status !== 0) throw new Error(`toxtunnel invite failed: ${made.stderr}`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-invitee-'));
+  const started = Date.now();
+  const invited = runCli(['-m', 'client', '-d', dataDir, '--invite', made.stdout.trim(), '-L', `${P.invited}:127.0.0.1:${P.echo}`], { env: { TOXTUNNEL_BOOTSTRAP_MODE: 'none' } });
+  try {
+    const data = testData(1000, 4);
+    for (;;) {
+      try {
+        if (sha256(await echoRoundTrip(P.invited, data, 30_000)) !== sha256(data)) throw new Error('invited echo damaged');
+        return Date.now() - started;
+      } catch (error) {
+        if (Date.now() - started > 60_000) throw error;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  } finally {
+    invited.signal('SIGTERM');
+    await invited.exited(15_000).catch(() => invited.kill());
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 // Issue 11: a side stopped (SIGTERM) and started again -> the first echo of a new connection.
 await section('restart', async () => {
   const path = 'toxtunnel';
@@ -383,7 +410,9 @@ await section('restart', async () => {
       const server = await echoFrom(since);
       note(path, 'restartClientMs', client);
       note(path, 'restartServerMs', server);
-      console.log(`  run ${run + 1}: restart -> first echo: client ${fmt(client / 1000, 2)} s, server ${fmt(server / 1000, 2)} s`);
+      const invite = await invitedFirstEcho(env);
+      note(path, 'inviteFirstPairingMs', invite);
+      console.log(`  run ${run + 1}: restart -> first echo: client ${fmt(client / 1000, 2)} s, server ${fmt(server / 1000, 2)} s; a new client with only an invite: ${fmt(invite / 1000, 2)} s`);
     } finally {
       env.client.signal('SIGTERM'); // the restarted client is ours to stop (env.stop() knows the first one)
       await env.client.exited(15_000).catch(() => env.client.kill());
@@ -421,7 +450,6 @@ if (args.includes('--report')) {
     previous = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch {}
   const report: Record<string, unknown> & { figures: typeof summary } = {
-    ...(previous.reconnect ? { reconnect: previous.reconnect } : {}),
     date: startedAt.toISOString(),
     how: `bench/tunnel.ts${quick ? ' --quick' : ''} in a private network namespace; each toxtunnel figure the median of ${runs} fresh server+client pairs (the runs listed); ` +
       `cold = the first stream after the friend connection is up, warm = the same again on that pair; throughput = bytes / (connect .. the sink's last byte), byte-exact (sha256); ` +
