@@ -473,6 +473,8 @@ if (args.includes('--report')) {
     // Ratios hold only within one invocation: a re-measured path makes the old ones stale.
     report.ratios = summary.toxtunnel && !only.includes('baselines') ? {} : { ...(previous.ratios as object), ...ratios };
     report.failures = [...((previous.failures as string[]) ?? []), ...failures];
+    // Notes written by hand about a part (e.g. figures copied from a run's log) stay with it.
+    for (const [key, value] of Object.entries(previous)) if (key.endsWith('Note')) report[key] = value;
     report.date = `${String(previous.date)} .. ${startedAt.toISOString()} (in parts: --only ${only.join(',')} last)`;
   }
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
