@@ -1,43 +1,69 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /**
- * A small SVG bar chart of the tunnel benchmark (no dependencies): throughput of one and eight
- * streams per path on a log scale (direct TCP is 100x faster than any tunnel), and the RTT
- * p50 per path, also on a log scale.
+ * An SVG chart of the tunnel benchmark's medians (no dependencies): one row per figure, the
+ * measured value as a bar on a log scale, the issue's target as a vertical mark, green when the
+ * target is met. Figures the run did not measure are left out.
  */
-interface ChartRow {
+type Summary = Record<string, Record<string, { median: number; runs: number[] }>>;
+
+interface Line {
+  label: string;
   path: string;
-  one: number;
-  eight: number;
-  rtt: { p50: number };
+  name: string;
+  unit: string;
+  target: number;
+  /** true: lower is better (a cost). */
+  lower?: boolean;
 }
 
-const escape = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const LINES: Line[] = [
+  { label: 'first 4 MB, fresh tunnel', path: 'toxtunnel', name: 'first4MBps', unit: 'MB/s', target: 15 },
+  { label: 'one stream, cold', path: 'toxtunnel', name: 'oneColdMBps', unit: 'MB/s', target: 40 },
+  { label: 'one stream, warm', path: 'toxtunnel', name: 'oneMBps', unit: 'MB/s', target: 40 },
+  { label: '8 streams together', path: 'toxtunnel', name: 'eightMBps', unit: 'MB/s', target: 60 },
+  { label: '2 streams, share', path: 'toxtunnel', name: 'twoShare', unit: ':1', target: 2, lower: true },
+  { label: '1 % loss + 10 ms', path: 'lossy 1 %', name: 'oneColdMBps', unit: 'MB/s', target: 5 },
+  { label: '5 % loss + 10 ms', path: 'lossy 5 %', name: 'oneColdMBps', unit: 'MB/s', target: 1 },
+  { label: 'TCP relay only', path: 'toxtunnel (relay)', name: 'oneColdMBps', unit: 'MB/s', target: 8 },
+  { label: '15 friends, echoed', path: '15 friends', name: 'togetherMBps', unit: 'MB/s', target: 40 },
+  { label: 'CPU per MB, both ends', path: 'toxtunnel', name: 'cpuMsPerMB', unit: 'ms', target: 20, lower: true },
+  { label: 'echo RTT p50', path: 'toxtunnel', name: 'rttP50Ms', unit: 'ms', target: 1, lower: true },
+  { label: 'echo p99 beside upload', path: 'toxtunnel', name: 'besideP99Ms', unit: 'ms', target: 20, lower: true },
+  { label: 'idle CPU, server', path: 'toxtunnel', name: 'idleCpuServerPct', unit: '%', target: 0.2, lower: true },
+  { label: 'idle CPU, client', path: 'toxtunnel', name: 'idleCpuClientPct', unit: '%', target: 0.2, lower: true },
+  { label: 'RSS idle, server', path: 'toxtunnel', name: 'rssIdleServerMiB', unit: 'MiB', target: 50, lower: true },
+  { label: 'RSS idle, client', path: 'toxtunnel', name: 'rssIdleClientMiB', unit: 'MiB', target: 50, lower: true },
+];
 
-export function renderChart(rows: ChartRow[]): string {
+const escape = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const show = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2));
+
+export function renderChart(summary: Summary): string {
+  const lines = LINES.filter((l) => Number.isFinite(summary[l.path]?.[l.name]?.median));
   const width = 760;
-  const rowHeight = 46;
-  const left = 150;
-  const panel = 270;
-  const height = 70 + rows.length * rowHeight;
-  const logScale = (value: number, min: number, max: number) => (Math.log10(Math.max(value, min)) - Math.log10(min)) / (Math.log10(max) - Math.log10(min));
-  const maxRate = Math.max(...rows.map((r) => Math.max(r.one, r.eight)));
+  const left = 190;
+  const panel = 420;
+  const rowHeight = 24;
+  const height = 60 + lines.length * rowHeight;
+  // Each row on its own log scale: the target sits in the middle, two decades either side.
+  const x = (value: number, target: number) => {
+    const r = Math.log10(Math.max(value, target / 100) / target);
+    return left + ((Math.min(r, 2) + 2) / 4) * panel;
+  };
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${left}" y="20" font-weight="bold">throughput MB/s (log): 1 stream / 8 streams</text>`,
-    `<text x="${left + panel + 40}" y="20" font-weight="bold">echo RTT p50, ms (log)</text>`,
+    `<text x="${left}" y="20" font-weight="bold">medians of fresh runs (log scale, target mark in the middle; green: target met)</text>`,
   ];
-  rows.forEach((row, i) => {
-    const y = 40 + i * rowHeight;
-    out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${escape(row.path)}</text>`);
-    [row.one, row.eight].forEach((rate, j) => {
-      const w = Math.max(2, logScale(rate, 0.1, maxRate * 1.2) * panel);
-      out.push(`<rect x="${left}" y="${y + j * 16}" width="${w.toFixed(1)}" height="14" fill="${j ? '#6a9fd8' : '#2a5f98'}"/>`);
-      out.push(`<text x="${left + w + 4}" y="${y + j * 16 + 11}">${rate.toFixed(1)}</text>`);
-    });
-    const w = Math.max(2, logScale(row.rtt.p50, 0.01, 100) * (panel - 40));
-    out.push(`<rect x="${left + panel + 40}" y="${y + 8}" width="${w.toFixed(1)}" height="14" fill="#d8893a"/>`);
-    out.push(`<text x="${left + panel + 44 + w}" y="${y + 19}">${row.rtt.p50.toFixed(3)}</text>`);
+  lines.forEach((line, i) => {
+    const y = 36 + i * rowHeight;
+    const value = summary[line.path]![line.name]!.median;
+    const met = line.lower ? value <= line.target : value >= line.target;
+    const w = Math.max(2, x(value, line.target) - left);
+    out.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${escape(line.label)}</text>`);
+    out.push(`<rect x="${left}" y="${y + 2}" width="${w.toFixed(1)}" height="14" fill="${met ? '#3a9a4a' : '#c8553d'}"/>`);
+    out.push(`<line x1="${left + panel / 2}" x2="${left + panel / 2}" y1="${y}" y2="${y + 18}" stroke="black" stroke-width="2"/>`);
+    out.push(`<text x="${left + panel + 8}" y="${y + 13}">${show(value)} ${escape(line.unit)} (target ${line.lower ? '≤' : '≥'} ${show(line.target)})</text>`);
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -29,8 +29,11 @@ import { ipBytesToString, ipStringToBytes } from './ip-bytes.ts';
 import { Slab } from '../protocol/slab.ts';
 
 export interface SocketOwner {
-  /** Called when a socket of this owner has something for toxcore. Must be cheap. */
-  wake(): void;
+  /**
+   * Called when a socket of this owner has something for toxcore. Must be cheap. `firstByte`:
+   * a datagram's packet kind (the owner may serve DHT and onion traffic less urgently).
+   */
+  wake(firstByte?: number): void;
 }
 
 /** Datagrams kept per UDP socket before new ones are dropped. */
@@ -262,7 +265,7 @@ export class SocketTable {
         return;
       }
       entry.queue.push({ data, address: rinfo.address, port: rinfo.port });
-      entry.owner.wake();
+      entry.owner.wake(data[0]);
     });
     socket.on('error', () => {
       /* ICMP errors and the like: UDP carries on, as toxcore expects */

@@ -8,8 +8,39 @@
  * Wakes are coalesced: any number of wake() calls before the next turn of the event loop
  * give one iteration (setImmediate runs after pending I/O callbacks, so a burst of datagrams
  * is drained by one tox_iterate).
+ *
+ * Idle: toxcore asks for an iteration every 50 ms (MIN_RUN_INTERVAL in Messenger.c) even when
+ * nothing happens, though its own timers when idle are of seconds (DHT pings every 5 s,
+ * net_crypto's request packet every 1 s, friend pings every 8 s). Twenty iterations a second
+ * cost a connected, idle process about 1 % of a core. So, while the node is settled (every
+ * friend connected: no connection being searched for, where those 50 ms steps matter) and an
+ * iteration came from the timer rather than from work, the next one waits twice as long as
+ * the last, up to IDLE_MAX_MS. Anything that wakes the node iterates at once as always, and
+ * the 50 ms rhythm comes back for what follows it (toxcore's 4 ms confirmations and 10 ms
+ * hole requests after a burst are served by that first 50 ms timer, as before). An interval
+ * below 50 ms from toxcore (more to send, wasm/tt_cc.c) is never stretched. Likewise DHT and
+ * onion datagrams (most of an idle node's traffic: ~15 a second in a small network) wait up
+ * to LAZY_WAKE_MS while settled; net_crypto's datagrams, which carry the tunnels, and TCP
+ * relay data always wake at once, so a round trip stays below 1 ms.
  */
 import { clearImmediate, setImmediate } from 'node:timers';
+
+/** toxcore's interval when it has nothing pending (Messenger.c MIN_RUN_INTERVAL). */
+export const TOX_IDLE_INTERVAL_MS = 50;
+/** The longest an idle, settled node waits between iterations. */
+export const IDLE_MAX_MS = 800;
+/** How long a settled node lets DHT and onion datagrams wait (they are answered in seconds). */
+export const LAZY_WAKE_MS = 250;
+
+/**
+ * Datagrams a friend connection waits for (toxcore network.h): NET_PACKET_COOKIE_REQUEST 0x18,
+ * COOKIE_RESPONSE 0x19, CRYPTO_HS 0x1a, CRYPTO_DATA 0x1b — net_crypto, which carries the
+ * tunnels. The rest (DHT pings and node lists 0x00..0x04, NAT pings 0x20, onion and announce
+ * 0x80..0x8e, ...) keep the network mapped on a scale of seconds.
+ */
+export function urgentDatagram(firstByte: number): boolean {
+  return firstByte >= 0x18 && firstByte <= 0x1b;
+}
 
 export class IterationScheduler {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -17,10 +48,19 @@ export class IterationScheduler {
   private timerDue = 0;
   private immediate: ReturnType<typeof setImmediate> | undefined;
   private running = false;
-  private readonly run = (): void => this.iterateNow();
+  /** The last timer interval while idle (0: not stretching). */
+  private idleMs = 0;
+  private readonly run = (): void => this.iterateNow(false);
+  private readonly runTimer = (): void => this.iterateNow(true);
 
-  /** `iterate` runs one iteration and returns the milliseconds until the next is due. */
-  constructor(private readonly iterate: () => number) {}
+  /**
+   * `iterate` runs one iteration and returns the milliseconds until the next is due;
+   * `settled` says whether idle iterations may be stretched (asked only when they could be).
+   */
+  constructor(
+    private readonly iterate: () => number,
+    private readonly settled: () => boolean = () => false,
+  ) {}
 
   start(): void {
     if (this.running) return;
@@ -35,6 +75,18 @@ export class IterationScheduler {
   }
 
   /**
+   * A datagram nobody waits for arrived (urgentDatagram): at once while the node is not
+   * settled (a friend is being searched for through the DHT and onion), else within
+   * LAZY_WAKE_MS, together with whatever else arrives meanwhile.
+   */
+  wakeLazily(): void {
+    if (!this.running || this.immediate) return;
+    if (this.timer && this.timerDue <= performance.now() + LAZY_WAKE_MS) return;
+    if (!this.settled()) this.wake();
+    else this.within(LAZY_WAKE_MS);
+  }
+
+  /**
    * Asks for an iteration within `ms` (sooner than the pending timer, if that is later): after
    * toxcore refused a packet for want of send budget, the next budget is due then.
    */
@@ -44,7 +96,7 @@ export class IterationScheduler {
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
-    this.timer = setTimeout(this.run, Math.max(1, ms));
+    this.timer = setTimeout(this.runTimer, Math.max(1, ms));
   }
 
   stop(): void {
@@ -55,7 +107,17 @@ export class IterationScheduler {
     this.immediate = undefined;
   }
 
-  private iterateNow(): void {
+  /** The interval of the timer currently pending, ms (for tests and diagnosis). */
+  get idleIntervalMs(): number {
+    return this.idleMs;
+  }
+
+  private iterateNow(byTimer: boolean): void {
+    if (this.immediate) {
+      // Work came in as well: this iteration serves it.
+      clearImmediate(this.immediate);
+      byTimer = false;
+    }
     this.immediate = undefined;
     if (this.timer) {
       clearTimeout(this.timer);
@@ -64,9 +126,15 @@ export class IterationScheduler {
     if (!this.running) return;
     const due = this.iterate();
     if (this.running && !this.immediate) {
-      const ms = Math.max(1, Math.min(due, 1000));
+      let ms = Math.max(1, Math.min(due, 1000));
+      if (byTimer && due >= TOX_IDLE_INTERVAL_MS && this.settled()) {
+        this.idleMs = Math.min(IDLE_MAX_MS, Math.max(ms, this.idleMs * 2));
+        ms = this.idleMs;
+      } else {
+        this.idleMs = 0;
+      }
       this.timerDue = performance.now() + ms;
-      this.timer = setTimeout(this.run, ms);
+      this.timer = setTimeout(this.runTimer, ms);
     }
   }
 }

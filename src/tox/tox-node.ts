@@ -18,7 +18,7 @@ import { reserveTcpListener, reserveUdp } from '../net/socket-table.ts';
 import type { BytePtr, ErrPtr, ToxPtr, ToxcoreExports } from '../wasm/ffi.ts';
 import { readCString, withScratch } from '../wasm/memory.ts';
 import { loadToxcore, type NodeEventSink, type ToxcoreModule } from '../wasm/module.ts';
-import { IterationScheduler } from './iteration-scheduler.ts';
+import { IterationScheduler, urgentDatagram } from './iteration-scheduler.ts';
 import { CUSTOM_PACKET_ERRORS, type CustomPacketError, bootstrapError, friendAddError, toxNewError } from './tox-errors.ts';
 import { ADDRESS_SIZE, PUBLIC_KEY_SIZE, type ToxId, parsePublicKey, parseToxId, toHex, toxIdFromBytes } from './tox-id.ts';
 import { TypedEmitter } from './typed-emitter.ts';
@@ -165,7 +165,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.x = toxcore.exports;
     this.onToxcoreLog = options.onToxcoreLog;
     this.id = toxcore.register(this);
-    this.scheduler = new IterationScheduler(() => this.iterateOnce());
+    this.scheduler = new IterationScheduler(() => this.iterateOnce(), () => this.settled());
     const udpPort = prepared.reservedUdp?.port ?? 0;
     const tcpPort = prepared.reservedListener?.port ?? 0;
     const savedata = options.savedata;
@@ -470,9 +470,10 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   // --- iteration ------------------------------------------------------------------------------
 
-  /** SocketOwner: a socket of ours has data or room. */
-  wake(): void {
-    this.scheduler.wake();
+  /** SocketOwner: a socket of ours has data or room (`firstByte`: a datagram's kind). */
+  wake(firstByte?: number): void {
+    if (firstByte !== undefined && !urgentDatagram(firstByte)) this.scheduler.wakeLazily();
+    else this.scheduler.wake();
   }
 
   private iterateOnce(): number {
@@ -488,6 +489,21 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.emit('iterate');
     return this.closed ? 1000 : this.x.tox_iteration_interval(tox);
   }
+
+  /** Every friend (at least one) connected: idle iterations may wait longer (IterationScheduler). */
+  private settled(): boolean {
+    if (this.closed || this.tox === 0) return false;
+    // Asked up to a few dozen times a second: the answer is kept for half a second (a friend
+    // that just went offline is searched for lazily that long at most).
+    const now = performance.now();
+    if (now - this.settledAt < 500) return this.settledCache;
+    const friends = this.friends();
+    this.settledCache = friends.length > 0 && friends.every((f) => this.friendConnectionStatus(f) !== 'none');
+    this.settledAt = now;
+    return this.settledCache;
+  }
+  private settledCache = false;
+  private settledAt = -Infinity;
 
   private dispatchPending(): void {
     // Events queued during tox_iterate; a listener may close the node, which stops the rest.
