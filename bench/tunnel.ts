@@ -65,6 +65,8 @@ await startService(P.echo, (socket) => socket.pipe(socket));
 type Samples = Record<string, number[]>;
 const figures: Record<string, Samples> = {};
 const failures: string[] = [];
+/** The failures of each section: a section run again (--only) replaces its own. */
+const failuresBySection: Record<string, string[]> = {};
 const udpDrops: Record<string, number> = {};
 const loads: Record<string, string> = {};
 const note = (path: string, name: string, value: number | undefined) => {
@@ -75,6 +77,7 @@ const note = (path: string, name: string, value: number | undefined) => {
 async function section(name: string, body: () => Promise<void>): Promise<void> {
   if (!only.includes(name)) return;
   const drops = udpRcvbufErrors();
+  const failuresBefore = failures.length;
   const t = Date.now();
   console.log(`\n## ${name}`);
   try {
@@ -83,6 +86,7 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
     failures.push(`${name}: ${(error as Error).message}`);
     console.log(`  FAILED: ${(error as Error).message}`);
   }
+  failuresBySection[name] = failures.slice(failuresBefore);
   udpDrops[name] = udpRcvbufErrors() - drops;
   loads[name] = loadavg()[0]!.toFixed(2);
   console.log(`  ${name}: ${fmt((Date.now() - t) / 1000, 0)} s; UdpRcvbufErrors +${udpDrops[name]}; load average ${loads[name]}`);
@@ -461,7 +465,7 @@ if (args.includes('--report')) {
     udpRcvbufErrorsPerSection: udpDrops,
     figures: summary,
     ratios,
-    failures,
+    failures: failuresBySection,
   };
   // --only: the sections not run now keep their figures from the report (a run in parts).
   if (args.includes('--only') && previous.figures) {
@@ -472,7 +476,8 @@ if (args.includes('--report')) {
     report.loadAverageAfterSection = { ...(previous.loadAverageAfterSection as object), ...loads };
     // Ratios hold only within one invocation: a re-measured path makes the old ones stale.
     report.ratios = summary.toxtunnel && !only.includes('baselines') ? {} : { ...(previous.ratios as object), ...ratios };
-    report.failures = [...((previous.failures as string[]) ?? []), ...failures];
+    const earlier = previous.failures && !Array.isArray(previous.failures) ? (previous.failures as Record<string, string[]>) : {};
+    report.failures = { ...earlier, ...failuresBySection };
     // Notes written by hand about a part (e.g. figures copied from a run's log) stay with it.
     for (const [key, value] of Object.entries(previous)) if (key.endsWith('Note')) report[key] = value;
     report.date = `${String(previous.date)} .. ${startedAt.toISOString()} (in parts: --only ${only.join(',')} last)`;
