@@ -36,9 +36,10 @@ export function buildNativePeer(): string {
   return BINARY;
 }
 
-/** Starts the native echo peer; resolves with it and its Tox ID. */
-export async function startNativePeer(firstPort: number, bootstrapPort: number, bootstrapKey: string, maxSeconds = 300) {
-  const child = spawn(buildNativePeer(), [String(firstPort), String(bootstrapPort), bootstrapKey, String(maxSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the native echo peer; resolves with it and its Tox ID. `tcpRelayPort`: UDP off, only that relay. */
+export async function startNativePeer(firstPort: number, bootstrapPort: number, bootstrapKey: string, maxSeconds = 300, tcpRelayPort?: number) {
+  const args = [String(firstPort), String(bootstrapPort), bootstrapKey, String(maxSeconds), ...(tcpRelayPort ? [String(tcpRelayPort)] : [])];
+  const child = spawn(buildNativePeer(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const peer = new CliProcess(child);
   const id = (await peer.waitForOutput(/Tox ID: ([0-9A-F]{76})/, 10_000, 'the native peer Tox ID'))[1]!;
   return { peer, id };
