@@ -274,7 +274,10 @@ test('a stale address hint (wrong DHT key and port) falls back to the DHT/onion 
   const started = Date.now();
   env.client = runCli(['-c', clientConfig()]);
   extra.push(env.client);
-  const ms = await echoUntil(60_000, started);
+  // Usually 1-3 s; in about one run of four it waits for toxcore's next DHT-key announcement
+  // (ONION_DHTPK_SEND_INTERVAL, 30 s), once more than 60 s: a known delay, in the closing note
+  // of issue 11, to be fixed; the bound here only checks that the fallback happens at all.
+  const ms = await echoUntil(120_000, started);
   console.log(`  stale hint -> first echo ${ms} ms (the DHT/onion path)`);
   await new Promise((r) => setTimeout(r, 1500));
   const after = JSON.parse(readFileSync(path, 'utf8')) as typeof hints;
