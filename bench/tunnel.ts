@@ -31,7 +31,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CliProcess, echoRoundTrip, runCli, serverOnline, sha256, startService, startTunnelEnv, testData, type TunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { type CliProcess, echoRoundTrip, runCli, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, type TunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { renderChart } from './chart.ts';
 import { cpuMs, echoesBeside, fmt, idleCpu, machine, MB, median, oneWay, rssMiB, rtt, Sink, type Transfer, udpRcvbufErrors } from './measure.ts';
 
@@ -358,24 +358,29 @@ await section('friends', async () => {
   }
 });
 
+/** Echoes through `port` until one comes back intact; ms from `since` (gives up after 60 s). */
+async function firstEcho(port: number, since: number): Promise<number> {
+  const data = testData(1000, 4);
+  for (;;) {
+    try {
+      if (sha256(await echoRoundTrip(port, data, 30_000)) !== sha256(data)) throw new Error('echo damaged');
+      return Date.now() - since;
+    } catch (error) {
+      if (Date.now() - since > 60_000) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 /** A new identity with nothing but the running server's invite: its start -> its first echo. */
 async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
-  const made = spawnSync(process.execPath, ['dist/toxtunnel.mjs', 'invite', '-c', join(env.dir, 'server.yaml'), '--address', '127.0.0.1'], { encoding: 'utf8', timeout: 30_000 });
+  const made = runCliSync(['invite', '-c', join(env.dir, 'server.yaml'), '--address', '127.0.0.1']);
   if (made.status !== 0) throw new Error(`toxtunnel invite failed: ${made.stderr}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-invitee-'));
   const started = Date.now();
   const invited = runCli(['-m', 'client', '-d', dataDir, '--invite', made.stdout.trim(), '-L', `${P.invited}:127.0.0.1:${P.echo}`], { env: { TOXTUNNEL_BOOTSTRAP_MODE: 'none' } });
   try {
-    const data = testData(1000, 4);
-    for (;;) {
-      try {
-        if (sha256(await echoRoundTrip(P.invited, data, 30_000)) !== sha256(data)) throw new Error('invited echo damaged');
-        return Date.now() - started;
-      } catch (error) {
-        if (Date.now() - started > 60_000) throw error;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    return await firstEcho(P.invited, started);
   } finally {
     invited.signal('SIGTERM');
     await invited.exited(15_000).catch(() => invited.kill());
@@ -386,17 +391,7 @@ async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
 // Issue 11: a side stopped (SIGTERM) and started again -> the first echo of a new connection.
 await section('restart', async () => {
   const path = 'toxtunnel';
-  const echoFrom = async (since: number) => {
-    for (;;) {
-      try {
-        await echoRoundTrip(P.ttEcho, testData(100, 3), 60_000);
-        return Date.now() - since;
-      } catch (error) {
-        if (Date.now() - since > 60_000) throw error;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-  };
+  const echoFrom = (since: number) => firstEcho(P.ttEcho, since);
   for (let run = 0; run < (quick ? 1 : Math.min(runs, 3)); run++) {
     const { env } = await freshPair();
     try {
