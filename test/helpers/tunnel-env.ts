@@ -142,9 +142,16 @@ export interface TunnelEnvOptions {
   serverUdp?: boolean;
   /** The TCP relay port the client is given (a proxy in front of the bootstrapd's relay port). */
   clientRelayPort?: number;
+  /**
+   * The server's own Tox TCP relay (tox.tcp_port; default none). With `clientUsesServerRelay`
+   * the client is given that relay, and no other node, as its bootstrap node and TCP relay: with
+   * its UDP off, every packet between them goes through toxcore's TCP server in the server.
+   */
+  serverTcpPort?: number;
+  clientUsesServerRelay?: boolean;
 }
 
-function bootstrapYaml(b: Bootstrapd, relayPort = b.tcpPort): string {
+function bootstrapYaml(b: Pick<Bootstrapd, 'udpPort' | 'tcpPort' | 'publicKey'>, relayPort = b.tcpPort): string {
   return [
     '  bootstrap_mode: none',
     '  bootstrap_nodes:',
@@ -185,7 +192,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         `  level: ${options.logLevel ?? 'info'}`,
         'tox:',
         `  udp_enabled: ${options.serverUdp ?? true}`,
-        '  tcp_port: 0',
+        `  tcp_port: ${options.serverTcpPort ?? 0}`,
         ...(options.serverTox ?? []),
         bootstrapYaml(bootstrapd),
         'server:',
@@ -200,6 +207,12 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
     processes.push(server);
     await server.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server start');
+    let clientBootstrap = bootstrapYaml(bootstrapd, options.clientRelayPort);
+    if (options.clientUsesServerRelay) {
+      const up = /Tox node up: UDP port (\d+), DHT key ([0-9A-F]{64}), TCP relay port (\d+)/.exec(server.output);
+      if (!up) throw new Error(`the server printed no UDP port, DHT key and TCP relay port: ${server.output}`);
+      clientBootstrap = bootstrapYaml({ udpPort: Number(up[1]), publicKey: up[2]!, tcpPort: Number(up[3]) });
+    }
 
     const clientConfig = file(
       'client.yaml',
@@ -211,7 +224,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
         'tox:',
         `  udp_enabled: ${options.clientUdp ?? true}`,
         ...(options.clientTox ?? []),
-        bootstrapYaml(bootstrapd, options.clientRelayPort),
+        clientBootstrap,
         'client:',
         `  server_id: ${serverId}`,
         '  forwards:',
