@@ -3,6 +3,7 @@
 // prints MB/s. --relay server: through the server's own TCP relay (toxcore's TCP server in our
 // wasm; tox.tcp_port) instead of tox-bootstrapd's. Run in a private network namespace:
 //   unshare -n sh -c 'ip link set lo up && node --import tsx scripts/relay-speed.ts --mb 20 [--relay server]'
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpuMs } from '../bench/measure.ts';
 import { serverOnline, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
@@ -11,6 +12,7 @@ const args = process.argv.slice(2);
 const MB = 1e6;
 const mb = args.includes('--mb') ? Number(args[args.indexOf('--mb') + 1]) : 20;
 const own = args.includes('--relay') && args[args.indexOf('--relay') + 1] === 'server';
+const profiled = (who: string) => ['sh', '-c', `shift; exec node --cpu-prof --cpu-prof-dir=${process.env.RELAY_PROF}/${who} "$@"`, 'sh'];
 const P = { sink: 29602, forward: 29642 };
 let resolveSink: (bytes: number) => void = () => {};
 const sink = await startService(P.sink, (socket) => {
@@ -23,8 +25,8 @@ const env = await startTunnelEnv({
   forwards: [{ local_port: P.forward, remote_host: '127.0.0.1', remote_port: P.sink }],
   clientUdp: false,
   ...(own ? { serverTcpPort: 29673, clientUsesServerRelay: true } : {}),
-  // RELAY_PROF=dir: the server writes a V8 CPU profile there when it exits.
-  ...(process.env.RELAY_PROF ? { serverWrap: ['sh', '-c', `shift; exec node --cpu-prof --cpu-prof-dir=${process.env.RELAY_PROF} "$@"`, 'sh'] } : {}),
+  // RELAY_PROF=dir: the server and the client write V8 CPU profiles to dir/server and dir/client when they exit.
+  ...(process.env.RELAY_PROF ? { serverWrap: profiled('server'), clientWrap: profiled('client') } : {}),
 });
 try {
   await serverOnline(env, 150_000);
@@ -44,6 +46,8 @@ try {
   const cpu = (cpuMs(pids) - cpu0) / mb;
   console.log(`relay one stream${own ? ' (the server\'s own relay)' : ''}: ${mb} MB in ${s.toFixed(2)} s = ${(mb / s).toFixed(2)} MB/s; CPU ${cpu.toFixed(0)} ms/MB (both processes)`);
 } finally {
+  // RELAY_DUMP=dir: what both processes printed (e.g. a TT_CC_TRACE build's controller lines).
+  if (process.env.RELAY_DUMP) for (const who of ['server', 'client'] as const) writeFileSync(`${process.env.RELAY_DUMP}/${who}.out`, env[who].output);
   await env.stop();
   await sink.close();
 }

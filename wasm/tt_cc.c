@@ -133,7 +133,16 @@ static void end_round(Tt_Cc *cc, bool busy)
         } else if (busy) {
             ++cc->full_bw_rounds;
         }
-        if (cc->full_bw_rounds >= 3 || (busy && queue_building(cc) && cc->btl_bw > 0)) {
+        /* Through a TCP relay the first window of a transfer always queues in the sockets
+         * on the way (the round trip of its first packets is 10-40 ms against a 1-5 ms
+         * minimum): leaving STARTUP on that, before the estimate had grown (one run in
+         * three or four: 109 packets/s), left the connection to climb 1.25x per probe cycle,
+         * seconds to reach the relay's rate. So there only a queue that persists once the
+         * estimate stopped growing ends STARTUP early. */
+        if (cc->full_bw_rounds >= 3 || (busy && queue_building(cc) && cc->btl_bw > 0 && (!cc->relay || cc->full_bw_rounds >= 1))) {
+#ifdef TT_CC_TRACE
+            printf("cc startup end: rounds=%u queue=%d btl=%.0f srtt=%.1f minrtt=%u\n", (unsigned)cc->full_bw_rounds, queue_building(cc), cc->btl_bw, cc->srtt, cc->min_rtt);
+#endif
             cc->mode = TT_CC_DRAIN;
         }
         break;

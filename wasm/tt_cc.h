@@ -99,6 +99,9 @@ typedef struct Tt_Cc {
     uint64_t min_rtt_at;
     double srtt;
     bool started;
+    /* The path is a TCP relay (set by the caller, wasm/patches/0003): STARTUP leaves on a
+     * rising round trip only once the estimate has stopped growing for a round (see end_round). */
+    bool relay;
 } Tt_Cc;
 
 void tt_cc_init(Tt_Cc *cc, uint64_t now);

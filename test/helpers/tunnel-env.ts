@@ -134,6 +134,8 @@ export interface TunnelEnvOptions {
   processEnv?: Record<string, string>;
   /** A command the server runs under (runCli's `wrap`). */
   serverWrap?: string[];
+  /** A command the client runs under (runCli's `wrap`). */
+  clientWrap?: string[];
   /** Extra environment of the client process only. */
   clientEnv?: Record<string, string>;
   /** Extra YAML lines under "tox:" (indented by two spaces already); server UDP (default true). */
@@ -234,7 +236,10 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
       ].join('\n'),
     );
     const clientStartedAt = Date.now();
-    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], { env: { ...options.processEnv, ...options.clientEnv } });
+    const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], {
+      env: { ...options.processEnv, ...options.clientEnv },
+      ...(options.clientWrap ? { wrap: options.clientWrap } : {}),
+    });
     processes.push(client);
     const listeners = options.listeners ?? options.forwards.length;
     const listening = new RegExp(`((forwarding|SOCKS5 proxy on) [^\\n]*\\n[^]*){${listeners}}`);
