@@ -155,7 +155,7 @@ async function instantiate(): Promise<ToxcoreModule> {
   const emscripten = await createToxcoreModule({
     wasmBinary: Buffer.from(wasmBase64, 'base64'),
     ttHost,
-    print: process.env.TT_PRINT ? (s: string) => console.log(s) : () => {},
+    print: () => {},
     printErr: () => {},
   });
   const asm = emscripten.asm as Record<string, unknown>;
