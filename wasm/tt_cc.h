@@ -49,6 +49,9 @@
 #define TT_CC_MAX_RATE 200000.0
 /* Tokens never accumulate beyond this many milliseconds of sending (limits bursts). */
 #define TT_CC_BURST_MS 8.0
+/* tt_cc_wait_ms: wake when this many tokens are due (or after TT_CC_WAKE_MAX_MS). */
+#define TT_CC_WAKE_TOKENS 4.0
+#define TT_CC_WAKE_MAX_MS 20.0
 /* Least number of tokens a burst may hold. */
 #define TT_CC_BURST_MIN 16.0
 /* Sampling interval and window of the delivery-rate estimate. */
@@ -59,6 +62,10 @@
 #define TT_CC_STARTUP_GAIN 2.5
 #define TT_CC_DRAIN_GAIN 0.6
 #define TT_CC_MIN_RTT_WINDOW_MS 10000
+/* A round is lossy when at least this many packets and this share of what it sent were sent
+ * again (random loss of a few percent is not; an overflowing queue is). */
+#define TT_CC_LOSS_BURST_PACKETS 8
+#define TT_CC_LOSS_BURST_SHARE 0.1
 /* The window is the standing queue a keystroke waits behind (all tunnels of a friend share
  * the stream): 2 x (min RTT + 4 ms) gave echo p50 ~14 ms beside a 100 MB upload on loopback,
  * 1.5 x (min RTT + 2 ms) ~8 ms at the same throughput (issue 10). */
@@ -68,8 +75,20 @@
  * covers the 4 ms timer at low rates. */
 #define TT_CC_ACK_ALLOWANCE_MS 2.0
 #define TT_CC_CWND_MIN 128.0
+/* The floor once a delivery rate is measured: confirmations come every 32 packets at most.
+ * Each connection may keep its floor in flight, so with many connections into one receiver
+ * it bounds the receiver's queue: 15 x 128 packets overflowed a 4 MiB socket buffer. */
+#define TT_CC_CWND_MIN_MEASURED 32.0
 
-enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2 };
+/* PROBE_RTT: a burst of loss while the round trip looks normal means the minimum we know was
+ * itself taken behind a queue (we started while others kept it filled): a few packets in
+ * flight for a while, so that the queue drains and the true minimum shows. */
+#define TT_CC_PROBE_RTT_CWND 4.0
+#define TT_CC_PROBE_RTT_MS 200
+/* ... at most once per this many ms. */
+#define TT_CC_PROBE_RTT_EVERY_MS 2000
+
+enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2, TT_CC_PROBE_RTT = 3 };
 
 typedef struct Tt_Cc {
     int mode;
@@ -94,9 +113,17 @@ typedef struct Tt_Cc {
     double full_bw;
     unsigned full_bw_rounds;
     unsigned cycle;
+    uint64_t probe_rtt_until; /* PROBE_RTT ends then */
+    uint64_t probe_rtt_at;    /* when PROBE_RTT last began */
+    double startup_rate; /* STARTUP's least rate: TT_CC_INITIAL_RATE, halved by lossy rounds */
+    uint32_t resent;     /* running count of packets sent again because the peer asked (wraps) */
+    uint32_t round_written; /* `written`, `resent` and `acked` when the current round began */
+    uint32_t round_resent;
+    uint32_t round_acked;
 
     uint32_t min_rtt;
     uint64_t min_rtt_at;
+    uint32_t next_min_rtt; /* the least sample since min_rtt_at + half the window (UINT32_MAX: none) */
     double srtt;
     bool started;
 } Tt_Cc;
@@ -106,6 +133,8 @@ void tt_cc_init(Tt_Cc *cc, uint64_t now);
 void tt_cc_on_acked(Tt_Cc *cc, uint32_t count);
 /* A round-trip sample in ms. */
 void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt);
+/* `count` packets were sent again because the peer asked for them (they were lost). */
+void tt_cc_on_resent(Tt_Cc *cc, uint32_t count);
 /* A packet was refused for want of tokens. */
 void tt_cc_on_refused(Tt_Cc *cc);
 /* Updates the estimate and refills tokens; call on every iteration. */
@@ -116,6 +145,9 @@ void tt_cc_on_written(Tt_Cc *cc);
 uint32_t tt_cc_allowance(const Tt_Cc *cc);
 /* The congestion window, packets. */
 double tt_cc_cwnd(const Tt_Cc *cc);
+/* True while more than a congestion window is outstanding: new packets wait for
+ * confirmations, not for tokens. */
+bool tt_cc_window_full(const Tt_Cc *cc);
 /* Milliseconds until at least one token is due. */
 uint32_t tt_cc_wait_ms(const Tt_Cc *cc);
 
