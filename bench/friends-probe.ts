@@ -89,7 +89,7 @@ for (let run = 0; run < runs; run++) {
     const clients0 = cpuMs(clientPids);
     /** [user, system] CPU ms of processes (/proc/<pid>/stat utime, stime; 10 ms ticks). */
     const userSys = (pids: number[]) =>
-      pids.reduce(([u, k], pid) => {
+      pids.reduce<[number, number]>(([u, k], pid) => {
         const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
         return [u + Number(f[11]) * 10, k + Number(f[12]) * 10];
       }, [0, 0]);
