@@ -79,7 +79,7 @@ double tt_cc_cwnd(const Tt_Cc *cc)
     if (cc->mode == TT_CC_PROBE_RTT) {
         return TT_CC_PROBE_RTT_CWND;
     }
-    const double floor = cc->btl_bw > 0 ? TT_CC_CWND_MIN_MEASURED : TT_CC_CWND_MIN;
+    const double floor = cc->congested_rounds > 0 ? TT_CC_CWND_MIN_CONGESTED : TT_CC_CWND_MIN;
     return cwnd < floor ? floor : cwnd;
 }
 
@@ -169,6 +169,7 @@ static bool lossy_round(Tt_Cc *cc)
  * are what overflowed the queue), and the history that would bring them back is dropped. */
 static void on_congestion(Tt_Cc *cc, double delivered)
 {
+    cc->congested_rounds = TT_CC_CONGESTED_ROUNDS;
     if (delivered < cc->btl_bw) {
         cc->btl_bw = delivered;
     }
@@ -179,6 +180,9 @@ static void on_congestion(Tt_Cc *cc, double delivered)
 static void end_round(Tt_Cc *cc, bool busy, uint64_t span, uint64_t now)
 {
     const bool lossy = lossy_round(cc);
+    if (!lossy && !queue_building(cc) && cc->congested_rounds > 0) {
+        --cc->congested_rounds;
+    }
     const double delivered = span > 0 ? (double)(uint32_t)(cc->acked - cc->round_acked) * 1000.0 / (double)span : 0;
     cc->round_acked = cc->acked;
     switch (cc->mode) {

@@ -75,10 +75,14 @@
  * covers the 4 ms timer at low rates. */
 #define TT_CC_ACK_ALLOWANCE_MS 2.0
 #define TT_CC_CWND_MIN 128.0
-/* The floor once a delivery rate is measured: confirmations come every 32 packets at most.
- * Each connection may keep its floor in flight, so with many connections into one receiver
- * it bounds the receiver's queue: 15 x 128 packets overflowed a 4 MiB socket buffer. */
-#define TT_CC_CWND_MIN_MEASURED 32.0
+/* The floor for TT_CC_CONGESTED_ROUNDS rounds after congestion (a lossy round): each
+ * connection may keep its floor in flight, so with many connections into one receiver the
+ * floor bounds the receiver's queue (15 x 128 packets overflowed a 4 MiB socket buffer).
+ * Confirmations come every 32 packets at most. Not lower in general: while the window is
+ * computed from the minimum round trip and the actual one is longer (a loaded host), a
+ * floor of 32 held a fresh connection's first 4 MB to ~1-5 MB/s. */
+#define TT_CC_CWND_MIN_CONGESTED 32.0
+#define TT_CC_CONGESTED_ROUNDS 20
 
 /* PROBE_RTT: a burst of loss while the round trip looks normal means the minimum we know was
  * itself taken behind a queue (we started while others kept it filled): a few packets in
@@ -120,6 +124,7 @@ typedef struct Tt_Cc {
     uint32_t round_written; /* `written`, `resent` and `acked` when the current round began */
     uint32_t round_resent;
     uint32_t round_acked;
+    unsigned congested_rounds; /* rounds left at the congested window floor */
 
     uint32_t min_rtt;
     uint64_t min_rtt_at;
