@@ -18,6 +18,19 @@
  *   DRAIN    one round at DRAIN_GAIN x estimate (empties the queue STARTUP built), then PROBE.
  *   PROBE    rounds at gains 1.25, 0.75, 1, 1, 1, 1, 1, 1 (cycling).
  *
+ * Many connections into one receiver (a server with 15 friends, all starting at the initial
+ * rate) overflow its socket buffer and keep a queue standing there; random loss of a few
+ * percent must still cost no rate. So (patch 0007's series, issue 10):
+ *   - a lossy round (TT_CC_LOSS_BURST_*: at least 8 and 10 % of its packets sent again) is
+ *     congestion: in STARTUP before any delivery it halves STARTUP's rate; otherwise the
+ *     estimate drops to what the round delivered, its history is cleared, one DRAIN round
+ *     follows (or PROBE_RTT when the round trip looks normal: the minimum itself was taken
+ *     behind the queue) and the window floor is TT_CC_CWND_MIN_CONGESTED for a while;
+ *   - while a queue stands (the round trip well above its minimum) and we keep it filled,
+ *     the estimate follows the current delivery rate instead of the window's maximum;
+ *   - the minimum round trip is a windowed minimum in two halves (a sample taken behind a
+ *     queue never becomes the minimum just because the old one expired).
+ *
  * Besides the rate, new packets are held back while more than a congestion window is
  * outstanding (sent, not yet confirmed): CWND_GAIN x estimate x (min RTT + ACK allowance).
  * Without it a sender that is not rate-limited (its estimate above what the application
