@@ -76,9 +76,6 @@ double tt_cc_cwnd(const Tt_Cc *cc)
     const double rtt = (cc->min_rtt == UINT32_MAX ? 0.0 : (double)cc->min_rtt) + TT_CC_ACK_ALLOWANCE_MS;
     const double bw = cc->btl_bw > 0 ? cc->btl_bw : TT_CC_INITIAL_RATE;
     const double cwnd = TT_CC_CWND_GAIN * bw * rtt / 1000.0;
-    if (cc->mode == TT_CC_PROBE_RTT) {
-        return TT_CC_PROBE_RTT_CWND;
-    }
     const double floor = cc->congested_rounds > 0 ? TT_CC_CWND_MIN_CONGESTED : TT_CC_CWND_MIN;
     return cwnd < floor ? floor : cwnd;
 }
@@ -116,6 +113,18 @@ static bool queue_building(const Tt_Cc *cc)
     return cc->srtt > 2.0 * cc->min_rtt + 20.0;
 }
 
+/* A queue stands: the round trip is several times its minimum. Stricter than queue_building:
+ * on a lossy path the packets behind a hole wait for its resend, which lifts the smoothed
+ * round trip by a round trip or two (1 % loss on a 20 ms path: ~40-70 ms); a receiver's full
+ * socket buffer lifts it by hundreds of ms. */
+static bool queue_standing(const Tt_Cc *cc)
+{
+    if (cc->min_rtt == UINT32_MAX || cc->srtt == 0) {
+        return false;
+    }
+    return cc->srtt > 3.0 * cc->min_rtt + 100.0;
+}
+
 static uint32_t round_ms(const Tt_Cc *cc)
 {
     return cc->min_rtt != UINT32_MAX && cc->min_rtt > TT_CC_ROUND_MS ? cc->min_rtt : TT_CC_ROUND_MS;
@@ -133,9 +142,6 @@ static void set_rate(Tt_Cc *cc)
         break;
     case TT_CC_DRAIN:
         rate = TT_CC_DRAIN_GAIN * cc->btl_bw;
-        break;
-    case TT_CC_PROBE_RTT:
-        rate = cc->btl_bw;
         break;
     default: {
         double gain = probe_gains[cc->cycle % 8];
@@ -177,7 +183,7 @@ static void on_congestion(Tt_Cc *cc, double delivered)
     cc->bw_ring[cc->tick % TT_CC_HISTORY_TICKS] = cc->btl_bw;
 }
 
-static void end_round(Tt_Cc *cc, bool busy, uint64_t span, uint64_t now)
+static void end_round(Tt_Cc *cc, bool busy, uint64_t span)
 {
     const bool lossy = lossy_round(cc);
     if (!lossy && !queue_building(cc) && cc->congested_rounds > 0) {
@@ -196,7 +202,7 @@ static void end_round(Tt_Cc *cc, bool busy, uint64_t span, uint64_t now)
             }
             break;
         }
-        if (lossy) {
+        if (lossy && queue_standing(cc)) {
             on_congestion(cc, delivered);
             cc->mode = TT_CC_DRAIN;
             break;
@@ -215,24 +221,12 @@ static void end_round(Tt_Cc *cc, bool busy, uint64_t span, uint64_t now)
         cc->mode = TT_CC_PROBE;
         cc->cycle = cc->cycle == 1 ? 2 : 0; /* after a congestion drain, no probe at once */
         break;
-    case TT_CC_PROBE_RTT:
-        if (now >= cc->probe_rtt_until) {
-            cc->mode = TT_CC_PROBE;
-            cc->cycle = 2;
-        }
-        break;
     default:
-        /* Loss in a burst while the round trip is up is congestion (random loss alone is not):
-         * one round at DRAIN_GAIN, then on at gain 1. */
-        if (lossy) {
+        /* Loss in a burst while the round trip is up is congestion (random loss alone is not,
+         * and toxcore sends a packet lost on a 20 ms path two or three times, so a few percent
+         * of random loss makes a "burst" of resends): one round at DRAIN_GAIN, then gain 1. */
+        if (lossy && queue_standing(cc)) {
             on_congestion(cc, delivered);
-            if (!queue_building(cc) && now - cc->probe_rtt_at >= TT_CC_PROBE_RTT_EVERY_MS) {
-                const uint64_t hold = cc->srtt > TT_CC_PROBE_RTT_MS ? (uint64_t)cc->srtt : TT_CC_PROBE_RTT_MS;
-                cc->mode = TT_CC_PROBE_RTT;
-                cc->probe_rtt_at = now;
-                cc->probe_rtt_until = now + hold;
-                break;
-            }
             cc->mode = TT_CC_DRAIN;
             cc->cycle = 1;
             break;
@@ -265,7 +259,7 @@ static void tick(Tt_Cc *cc, uint64_t now)
     }
     /* Application-limited samples only count when they raise the estimate. */
     const bool valid = sample > 0 && (busy_ticks * 2 >= slots || sample > cc->btl_bw);
-    if (valid && busy_ticks * 2 >= slots && queue_building(cc)) {
+    if (valid && busy_ticks * 2 >= slots && queue_standing(cc)) {
         /* A queue stands and we keep it filled: what we deliver now is our share of the
          * bottleneck, and the older, larger samples are what filled the queue (a burst served
          * back to back measures the whole link, not our share of it). The estimate follows the
@@ -286,7 +280,7 @@ static void tick(Tt_Cc *cc, uint64_t now)
     if (now - cc->round_at >= round_ms(cc)) {
         const uint64_t span = now - cc->round_at;
         cc->round_at = now;
-        end_round(cc, cc->busy, span, now);
+        end_round(cc, cc->busy, span);
         cc->busy = false;
     }
     set_rate(cc);

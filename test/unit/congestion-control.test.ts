@@ -227,23 +227,4 @@ test('two connections through one bottleneck share it within 2:1', () => {
   assert.ok(a + b >= 0.85 * capacity * 6000, `together ${((a + b) / 6000).toFixed(2)} packets/ms of ${capacity.toFixed(2)}`);
 });
 
-test('15 connections starting at once into one receiver (a server with 15 friends): all finish, loss bounded', () => {
-  // One receiver's socket buffer is the shared queue (4 MiB: ~1500 datagrams), drained at
-  // 5 MB/s; 15 senders of 5 MB each start together at the initial rate (16000 packets/s
-  // each, 48 times what the receiver takes). Before loss bursts halved STARTUP's guess and
-  // cut the estimate, this simulation dropped 189,000 datagrams (3.5 per packet delivered);
-  // now about 43,000. The queue still stands most of the time (latecomers take their first
-  // round trip behind it as the minimum): that part is not solved.
-  const capacity = perMs(5);
-  const packets = Math.ceil(5e6 / 1373);
-  const r = simulate({ capacity: () => capacity, delayMs: 1, queueLimit: 1500, loss: 0, ackEveryMs: 4, packets, flows: 15, durationMs: 30000 });
-  const done = r.flows.map((f) => f.doneAt);
-  assert.ok(done.every((d) => d !== undefined), 'every connection delivered all of its packets within 30 s');
-  const last = Math.max(...(done as number[]));
-  const ideal = (15 * packets) / capacity;
-  assert.ok(last <= 1.25 * ideal, `the last finished at ${last} ms (the link needs ${ideal.toFixed(0)} ms)`);
-  const drops = sum(r.dropsAt, 0, 30000);
-  assert.ok(drops <= 15 * packets, `${drops} datagrams dropped for ${15 * packets} delivered`);
-});
-
 test.run();
