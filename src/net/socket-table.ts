@@ -105,11 +105,25 @@ export interface SocketStats {
   udpDropped: number;
 }
 
+/**
+ * The address lookup of our UDP sockets: every address we send to is already an IP literal
+ * of the socket's family (sendto formats toxcore's address bytes; an IPv4 peer on an IPv6
+ * socket is ::ffff:a.b.c.d), so it answers at once. node:dgram's default (dns.lookup) checks
+ * the text against its IPv4 and IPv6 patterns and calls back a tick later, per datagram: with
+ * this one, send() passes the datagram to the kernel before it returns.
+ */
+function literalLookup(address: string, family: unknown, callback: unknown): void {
+  // node:dgram calls lookup(address, family, callback); dns.lookup's (address, options, callback) too.
+  const done = (typeof family === 'function' ? family : callback) as (error: Error | null, address: string, family: number) => void;
+  const wanted = typeof family === 'number' ? family : typeof family === 'object' && family !== null ? Number((family as { family?: unknown }).family) : 0;
+  done(null, address, wanted === 4 || wanted === 6 ? wanted : address.includes(':') ? 6 : 4);
+}
+
 /** Binds a UDP socket on the first free port of [startPort, endPort] (like toxcore's walk). */
 export async function reserveUdp(ipv6: boolean, startPort: number, endPort: number): Promise<ReservedUdp> {
   let lastError: unknown;
   for (let port = startPort; port <= endPort; port++) {
-    const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: false });
+    const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: false, lookup: literalLookup });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
@@ -221,8 +235,9 @@ export class SocketTable {
     this.entries.delete(fd);
     switch (entry.kind) {
       case 'udp':
-        // Not at once: node's dgram sends a datagram one tick after send() (it resolves the
-        // address first), and closing now would drop what toxcore sent last: on tox_kill
+        // Not at once: a datagram may still wait in the host's send queue (a full socket
+        // buffer; or a tick after send() where a runtime's dgram resolves the address
+        // first), and closing now would drop what toxcore sent last: on tox_kill
         // that is the kill packet of every friend connection, which tells the peers we left
         // (they then accept our next start's handshake at once, from the same address).
         process.nextTick(() => entry.socket.close());
@@ -421,8 +436,9 @@ export class SocketTable {
     if (entry?.kind !== 'udp') return -HostError.BADF;
     const heap = this.memory();
     const address = family === HostFamily.INET ? this.ipv4String(heap, ipPtr) : this.ipv6String(heap, ipPtr);
-    // A copy: node:dgram sends a tick later (after its address lookup), and the wasm heap is
-    // reused by then. From a slab (no ArrayBuffer of its own per datagram).
+    // A copy: node:dgram keeps the datagram to send later when the socket buffer is full (and
+    // other runtimes may send a tick later), and the wasm heap is reused by then. From a slab
+    // (no ArrayBuffer of its own per datagram).
     const datagram = this.outgoing.copy(heap.subarray(bufPtr, bufPtr + length));
     // No callback: with one, node schedules another tick per datagram to call it. Errors
     // reach the socket's 'error' listener (ignored: UDP is unreliable, toxcore resends).
