@@ -15,6 +15,7 @@
 #include "../toxcore-submodule/toxcore/logger.h"
 #include "../toxcore-submodule/toxcore/tox.h"
 #include "../toxcore-submodule/toxcore/tox_struct.h"
+#include "tt_box.h"
 #include "tt_host.h"
 
 /* --- randomness ---------------------------------------------------------------------------- */
@@ -44,7 +45,18 @@ int tt_init(void)
     if (randombytes_set_implementation(&tt_randombytes) != 0) {
         return -1;
     }
-    return sodium_init() < 0 ? -1 : 0;
+    if (sodium_init() < 0) {
+        return -1;
+    }
+    tt_box_self_test(); /* the SIMD packet box only if it agrees with libsodium (wasm/tt_box.c) */
+    return 0;
+}
+
+/* 1 when packets are sealed and opened by the SIMD box (it agreed with libsodium at tt_init),
+ * 0 when by libsodium. For tests. */
+int tt_box_in_use(void)
+{
+    return tt_box_self_test();
 }
 
 /* --- events -------------------------------------------------------------------------------- */
