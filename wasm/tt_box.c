@@ -40,8 +40,8 @@ static uint32_t load32(const uint8_t *p)
     d = wasm_v128_xor(d, ROTL(wasm_i32x4_add(c, b), 13)); \
     a = wasm_v128_xor(a, ROTL(wasm_i32x4_add(d, c), 18))
 
-/* Keystream blocks `counter`..`counter+3` XOR 256 bytes of `in` into `out`. `in_words`: the 16
- * input words with the counter words (8, 9) ignored. */
+/* Keystream blocks `counter`..`counter+3` XOR 256 bytes of `in` into `out` (the keystream
+ * itself when `in` is NULL). `in_words`: the 16 input words, the counter words (8, 9) ignored. */
 static void salsa20_xor4(uint8_t *out, const uint8_t *in, const uint32_t in_words[16], uint64_t counter)
 {
     v128_t j[16];
@@ -86,7 +86,7 @@ static void salsa20_xor4(uint8_t *out, const uint8_t *in, const uint32_t in_word
         };
         for (int block = 0; block < 4; block++) {
             const size_t at = (size_t)block * 64 + (size_t)i * 4;
-            wasm_v128_store(out + at, wasm_v128_xor(wasm_v128_load(in + at), blocks[block]));
+            wasm_v128_store(out + at, in == NULL ? blocks[block] : wasm_v128_xor(wasm_v128_load(in + at), blocks[block]));
         }
     }
 }
@@ -114,12 +114,12 @@ static void salsa20_xor(uint8_t *out, const uint8_t *in, size_t length, const ui
         counter += 4;
     }
     if (length > 0) {
-        uint8_t tail[256];
-        memset(tail, 0, sizeof(tail));
-        memcpy(tail, in, length);
-        salsa20_xor4(tail, tail, words, counter);
-        memcpy(out, tail, length);
-        sodium_memzero(tail, sizeof(tail));
+        uint8_t stream[256];
+        salsa20_xor4(stream, NULL, words, counter);
+        for (size_t i = 0; i < length; i++) {
+            out[i] = in[i] ^ stream[i];
+        }
+        sodium_memzero(stream, sizeof(stream));
     }
     sodium_memzero(words, sizeof(words));
 }
@@ -127,9 +127,9 @@ static void salsa20_xor(uint8_t *out, const uint8_t *in, size_t length, const ui
 /* The subkey and the first block of the stream (its first 32 bytes are the Poly1305 key). */
 static void first_block(uint8_t subkey[32], uint8_t block0[64], const uint8_t nonce[24], const uint8_t key[32])
 {
+    static const uint8_t zeros[64];
     crypto_core_hsalsa20(subkey, nonce, key, NULL);
-    memset(block0, 0, 64);
-    salsa20_xor(block0, block0, 64, nonce + 16, 0, subkey);
+    salsa20_xor(block0, zeros, 64, nonce + 16, 0, subkey);
 }
 
 static int overlap(const uint8_t *a, size_t a_length, const uint8_t *b, size_t b_length)
