@@ -185,6 +185,9 @@ export class SocketTable {
   private readonly ipv4Strings = new Map<number, string>();
   private readonly lastIpv6 = new Uint8Array(16);
   private lastIpv6Text = '';
+  /** The source address of the last datagram received, as text and as bytes. */
+  private lastFromText = '';
+  private lastFromBytes: Uint8Array = new Uint8Array(4);
   private readonly outgoing = new Slab();
   /** TOXTUNNEL_FAULTS (tests): loss, delay, reordering and duplicates on our UDP sends. */
   private readonly faults = ((spec) => (spec ? new FaultyPath(spec) : undefined))(faultsFromEnvironment());
@@ -422,7 +425,12 @@ export class SocketTable {
     const heap = this.memory();
     const take = Math.min(length, datagram.data.length);
     heap.set(take === datagram.data.length ? datagram.data : datagram.data.subarray(0, take), bufPtr);
-    const ip = ipStringToBytes(datagram.address);
+    // Bulk comes from one peer: its address text is compared, not looked up (hashed) each time.
+    if (datagram.address !== this.lastFromText) {
+      this.lastFromBytes = ipStringToBytes(datagram.address);
+      this.lastFromText = datagram.address;
+    }
+    const ip = this.lastFromBytes;
     heap[addrPtr] = ip.length === 4 ? HostFamily.INET : HostFamily.INET6;
     heap.fill(0, addrPtr + 1, addrPtr + 17);
     heap.set(ip, addrPtr + 1);
