@@ -8,7 +8,8 @@
  * --dist a.mjs,b.mjs    bundles compared A/B, one per pair in turn ("a.mjs@--flag" adds node flags)
  * --prof DIR            both processes run with --cpu-prof (profiles written when they stop)
  * --perf DIR            `perf record` (cpu-clock: on-CPU samples only, all threads) of both
- *                       processes during the warm streams; JIT names in /tmp/perf-PID.map
+ *                       processes during the warm streams (--perf-from 0: from the cold one
+ *                       on); JIT names in /tmp/perf-PID.map
  * --node-flags '...'    flags for both processes (--trace-gc: GC counts printed, logs in tmpdir)
  */
 import { echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
@@ -26,6 +27,8 @@ const mb = Number(flag('--mb', '100'));
 const prof = flag('--prof', '');
 /** --perf DIR: `perf record` (cpu-clock, on-CPU samples only) of both processes during the warm streams. */
 const perfDir = flag('--perf', '');
+/** --perf-from N: start recording at stream N (0 = the cold one; default 1, the first warm). */
+const perfFrom = Number(flag('--perf-from', '1'));
 /** --node-flags '...': extra flags for both processes (e.g. --trace-gc: GC counts printed). */
 const nodeFlags = flag('--node-flags', '');
 /** --dist a.mjs,b.mjs: bundles to compare, one per pair in turn (A/B on a noisy machine). */
@@ -78,7 +81,7 @@ for (let pair = 0; pair < pairs; pair++) {
     const line: string[] = [];
     let perf: ReturnType<typeof spawn> | undefined;
     for (let run = 0; run <= warmRuns; run++) {
-      if (run === 1 && perfDir) {
+      if (run === perfFrom && perfDir) {
         perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-o', join(perfDir, `perf-${pair}.data`), '-p', `${pids[0]},${pids[1]}`], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 500));
       }
