@@ -57,6 +57,9 @@ export class ToxRuntime {
     private readonly handlers: SessionHandlers,
   ) {
     this.hints = options.addressHints === false ? undefined : loadHints(options.dataDir);
+    // Hints off: nothing of reconnecting from memory, not even answering a friend that still
+    // calls our previous DHT key (wasm/tt_connect.c).
+    if (!this.hints) node.answerStaleCalls(false);
     // A throwing handler is a bug, but one friend's bad luck must not stop the others' tunnels.
     node.onListenerError((error, event) => log.error(`internal error while handling "${event}" (the server keeps running): ${(error as Error)?.stack ?? String(error)}`));
     node.on('selfConnection', (status) =>
