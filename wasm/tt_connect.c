@@ -119,7 +119,7 @@ static void announce_dht_key(const Messenger *m, uint32_t friend_number, const u
  * DHT-key announcement that would put it right goes through the onion once per 30 s
  * (ONION_DHTPK_SEND_INTERVAL), and right after our restart it is easily lost: onion paths and
  * stored return paths through our previous DHT node end at our address, where the new node
- * cannot open them. Measured in test/e2e/reconnect.test.ts (stale hint): 7 runs in 9 waited
+ * cannot open them. Measured in test/e2e/reconnect.test.ts (stale hint): 9 runs in 13 waited
  * 31-32 s for the next announcement.
  *
  * So, told of such a request (net_crypto, at most once a second), we send the sender our
@@ -134,6 +134,7 @@ static void announce_dht_key(const Messenger *m, uint32_t friend_number, const u
 
 typedef void tt_stale_cookie_request_cb(void *object, const IP_Port *source, const uint8_t *sender_dht_pk);
 void tt_nc_callback_stale_cookie_request(Net_Crypto *c, tt_stale_cookie_request_cb *cb, void *object);
+uint32_t tt_nc_stale_cookie_request_calls(const Net_Crypto *c);
 
 static bool friend_waiting(const Messenger *m, uint32_t friend_number)
 {
@@ -170,6 +171,12 @@ static void on_stale_cookie_request(void *object, const IP_Port *source, const u
 void tt_answer_stale_calls(Tox *tox, int on)
 {
     tt_nc_callback_stale_cookie_request(tox->m->net_crypto, on != 0 ? on_stale_cookie_request : NULL, tox);
+}
+
+/* How many such calls were answered since the node started (for a log line). */
+uint32_t tt_stale_calls_answered(const Tox *tox)
+{
+    return tt_nc_stale_cookie_request_calls(tox->m->net_crypto);
 }
 
 /* Called once for each new node (tt_tox_new). */

@@ -45,6 +45,8 @@ export class ToxRuntime {
   private stopped = false;
   /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
   private readonly hints: Map<string, StoredHint> | undefined;
+  /** node.staleCallsAnswered when we last logged it. */
+  private staleCallsLogged = 0;
   private hintTimer: ReturnType<typeof setTimeout> | undefined;
   private rebootstrapTimer: ReturnType<typeof setInterval> | undefined;
   /** This instance's hold on data_dir (one instance per identity). */
@@ -233,6 +235,11 @@ export class ToxRuntime {
     this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (${name ? `${name}, ` : ''}friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
     if (status !== 'none') this.rememberSoon();
+    const answered = this.node.staleCallsAnswered;
+    if (status !== 'none' && answered > this.staleCallsLogged) {
+      this.staleCallsLogged = answered;
+      this.log.info(`a friend still called our previous DHT key: told it our new one (${answered} call(s) answered since the start)`);
+    }
     const wasOnline = session.liveness.state !== 'stopped';
     if (status === 'none') session.offline('the friend went offline');
     else if (!wasOnline) session.online();

@@ -418,6 +418,11 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.x.tt_answer_stale_calls(this.ptr(), on ? 1 : 0);
   }
 
+  /** How many calls to our previous DHT key were answered so far (see answerStaleCalls). */
+  get staleCallsAnswered(): number {
+    return this.x.tt_stale_calls_answered(this.ptr()) >>> 0;
+  }
+
   /**
    * Sends our pending friend request to a friend straight to its address, sealed to its onion
    * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
