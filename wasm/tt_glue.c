@@ -18,6 +18,8 @@
 #include "tt_box.h"
 #include "tt_host.h"
 
+void tt_connect_init(Tox *tox); /* wasm/tt_connect.c */
+
 /* --- randomness ---------------------------------------------------------------------------- */
 
 static const char *tt_random_name(void) { return "toxtunnel-host-csprng"; }
@@ -148,6 +150,7 @@ Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punch
         logger_callback_log(tox->log, NULL, NULL, NULL);
     }
 
+    tt_connect_init(tox); /* wasm/tt_connect.c */
     tox_callback_self_connection_status(tox, on_self_connection);
     tox_callback_friend_request(tox, on_friend_request);
     tox_callback_friend_connection_status(tox, on_friend_connection);

@@ -417,6 +417,20 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   }
 
   /**
+   * Whether a friend that still calls our previous DHT key (it kept running while we restarted
+   * at the same address) is told our current one at once (wasm/tt_connect.c, patch 0005): on
+   * for a new node; off when the user turns address hints off.
+   */
+  answerStaleCalls(on: boolean): void {
+    this.x.tt_answer_stale_calls(this.ptr(), on ? 1 : 0);
+  }
+
+  /** How many calls to our previous DHT key were answered so far (see answerStaleCalls). */
+  get staleCallsAnswered(): number {
+    return this.x.tt_stale_calls_answered(this.ptr()) >>> 0;
+  }
+
+  /**
    * Sends our pending friend request to a friend straight to its address, sealed to its onion
    * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
    * the same packet the friend's announce node would deliver. 'sent', or 'not-pending' when the
