@@ -18,7 +18,8 @@
  * the last, up to IDLE_MAX_MS. Anything that wakes the node iterates at once as always, and
  * the next iteration follows at toxcore's 50 ms (its 4 ms confirmations and 10 ms hole
  * requests after a burst are served by that timer, as before); after that the stretch goes on
- * where it was. An idle connection still wakes each end every second or so (net_crypto's
+ * where it was, unless sockets woke the node twice within CLUSTER_MS (a conversation). An idle
+ * connection still wakes each end every second or so (net_crypto's
  * request packet each second, the tunnels' PING/PONG every 2 s): when each such wake started
  * the stretch again from 50 ms (50, 50, 100, 200, 400 ms), an idle process iterated about 8
  * times a second instead of 2 to 3. Sustained work keeps the 50 ms rhythm by itself: it wakes
@@ -34,6 +35,8 @@ import { clearImmediate, setImmediate } from 'node:timers';
 export const TOX_IDLE_INTERVAL_MS = 50;
 /** The longest an idle, settled node waits between iterations. */
 export const IDLE_MAX_MS = 800;
+/** Two wakes from sockets this close together end the stretch (IterationScheduler.wake). */
+export const CLUSTER_MS = 300;
 /** How long a settled node lets DHT and onion datagrams wait (they are answered in seconds). */
 export const LAZY_WAKE_MS = 250;
 
@@ -55,6 +58,8 @@ export class IterationScheduler {
   private running = false;
   /** The last timer interval while idle (0: not stretching). */
   private idleMs = 0;
+  /** When a socket last woke the node (performance.now() ms). */
+  private lastPeerWake = -Infinity;
   private readonly run = (): void => this.iterateNow(false);
   private readonly runTimer = (): void => this.iterateNow(true);
 
@@ -73,9 +78,20 @@ export class IterationScheduler {
     this.wake();
   }
 
-  /** Asks for an iteration as soon as the current callback returns. */
-  wake(): void {
-    if (!this.running || this.immediate) return;
+  /**
+   * Asks for an iteration as soon as the current callback returns. `fromPeer`: a socket
+   * brought something (a net_crypto datagram, TCP data): a second such wake within
+   * CLUSTER_MS of the last one means a conversation (a handshake, a transfer, a reconnect)
+   * rather than an idle keepalive, and the settled node's stretch starts again from 50 ms,
+   * since toxcore does some of a handshake's steps at its next iteration rather than at once.
+   */
+  wake(fromPeer = false): void {
+    if (!this.running || this.immediate) return; // (datagrams of one burst count once)
+    if (fromPeer) {
+      const now = performance.now();
+      if (now - this.lastPeerWake < CLUSTER_MS) this.idleMs = 0;
+      this.lastPeerWake = now;
+    }
     this.immediate = setImmediate(this.run);
   }
 

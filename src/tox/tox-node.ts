@@ -482,7 +482,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   /** SocketOwner: a socket of ours has data or room (`firstByte`: a datagram's kind). */
   wake(firstByte?: number): void {
     if (firstByte !== undefined && !urgentDatagram(firstByte)) this.scheduler.wakeLazily();
-    else this.scheduler.wake();
+    else this.scheduler.wake(true);
   }
 
   private iterateOnce(): number {
@@ -546,6 +546,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   onFriendConnection(friendNumber: number, status: number): void {
     if (status === 0) this.offlineSince.set(friendNumber, performance.now());
+    this.settledAt = -Infinity; // asked again at the next iteration
     this.pending.push(() => this.emit('friendConnection', friendNumber, connection(status)));
   }
 

@@ -71,6 +71,21 @@ test('after a wake, a settled node iterates once more at toxcore\'s 50 ms, then 
   assert.ok(gaps[1]! >= 700, `then ${gaps[1]!.toFixed(0)} ms`);
 });
 
+test('two wakes from sockets within 300 ms (a handshake, not a keepalive) start the 50 ms rhythm again', async () => {
+  const { s, calls } = scheduler(50, true);
+  s.start();
+  await sleep(2400); // the stretch is at its 800 ms
+  s.wake(true);
+  await sleep(100);
+  const second = performance.now();
+  s.wake(true);
+  await sleep(400);
+  s.stop();
+  const after = calls.filter((t) => t >= second);
+  // The wake, then 50, 50, 100, 200 ms: by 400 ms at least 4 iterations (a resumed stretch: 2).
+  assert.ok(after.length >= 4, `${after.length} iterations in the 400 ms after the second wake`);
+});
+
 test('toxcore\'s short intervals (more to send) are never stretched', async () => {
   const { s, calls } = scheduler(5, true);
   s.start();
