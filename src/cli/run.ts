@@ -16,7 +16,8 @@ import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-
 import { createLogger } from './logging.ts';
 import { attachPipe, openCarrier } from './pipe-attach.ts';
 import { showConnectionProgress } from './progress.ts';
-import { type MetricsServer, runtimeName, startMetricsServer } from '../metrics/prometheus.ts';
+import { type MetricsServer, startMetricsServer } from '../metrics/prometheus.ts';
+import { runtimeName } from '../runtime.ts';
 import { VERSION } from '../version.ts';
 
 /** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { lockHolder } from '../app/data-dir-lock.ts';
 import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
+import { type RuntimeName, runtimeName } from '../runtime.ts';
 import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import type { HostPattern } from '../config/host-pattern.ts';
@@ -51,7 +52,7 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}
 export const DOCTOR_VERSION = VERSION;
 
 export interface RuntimeInfo {
-  runtime: 'node' | 'bun' | 'deno';
+  runtime: RuntimeName;
   version: string;
   randomValues: boolean;
 }
@@ -59,9 +60,9 @@ export interface RuntimeInfo {
 export function runtimeInfo(): RuntimeInfo {
   const g = globalThis as { Bun?: { version?: string }; Deno?: { version?: { deno?: string } } };
   const randomValues = typeof globalThis.crypto?.getRandomValues === 'function';
-  if (g.Bun) return { runtime: 'bun', version: g.Bun.version ?? '?', randomValues };
-  if (g.Deno) return { runtime: 'deno', version: g.Deno.version?.deno ?? '?', randomValues };
-  return { runtime: 'node', version: process.versions.node, randomValues };
+  const runtime = runtimeName();
+  const version = runtime === 'bun' ? g.Bun?.version : runtime === 'deno' ? g.Deno?.version?.deno : process.versions.node;
+  return { runtime, version: version ?? '?', randomValues };
 }
 
 /** Node >= 20 (or Bun, or Deno), with crypto.getRandomValues (toxcore's only randomness). */
