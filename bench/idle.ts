@@ -72,12 +72,13 @@ for (let run = 0; run < runs; run++) {
       const idle2 = await idleCpu(pids, idleSeconds);
       const rss2 = pids.map(rssMiB);
       note('mbps', t.mbps);
+      if (t.first4MBps !== undefined) note('first4MBps', t.first4MBps);
       note('cpuMsPerMB', perMB);
       note('idle2CpuServer', idle2[0]!);
       note('idle2CpuClient', idle2[1]!);
       note('rssAfterServer', rss2[0]!);
       note('rssAfterClient', rss2[1]!);
-      line += `; ${mb} MB at ${fmt(t.mbps)} MB/s, CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB`;
+      line += `; ${mb} MB at ${fmt(t.mbps)} MB/s (first 4 MB ${fmt(t.first4MBps)}), CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB`;
     }
     console.log(line);
   } finally {

@@ -86,6 +86,19 @@ test('two wakes from sockets within 300 ms (a handshake, not a keepalive) start 
   assert.ok(after.length >= 4, `${after.length} iterations in the 400 ms after the second wake`);
 });
 
+test('data waiting for send budget (within()) ends a settled node\'s stretch: a transfer\'s start is not held to one step per 800 ms', async () => {
+  const { s, calls } = scheduler(50, true);
+  s.start();
+  await sleep(2400); // the stretch is at its 800 ms
+  const asked = performance.now();
+  s.within(50);
+  await sleep(400);
+  s.stop();
+  const after = calls.filter((t) => t >= asked);
+  // 50 ms (the budget), then 50, 50, 100 ms: 3 or more by 400 ms (stretched: 1).
+  assert.ok(after.length >= 3, `${after.length} iterations in the 400 ms after within(50)`);
+});
+
 test('toxcore\'s short intervals (more to send) are never stretched', async () => {
   const { s, calls } = scheduler(5, true);
   s.start();
