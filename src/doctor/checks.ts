@@ -26,7 +26,7 @@ import { controlRequest } from '../control/control-client.ts';
 import { controlSocketPath } from '../control/control-protocol.ts';
 import { isToxtunnelError } from '../errors.ts';
 import { ToxNode } from '../tox/tox-node.ts';
-import { loadToxcore } from '../wasm/module.ts';
+import { hasWasmSimd, loadToxcore } from '../wasm/module.ts';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -55,6 +55,7 @@ export interface RuntimeInfo {
   runtime: RuntimeName;
   version: string;
   randomValues: boolean;
+  wasmSimd: boolean;
 }
 
 export function runtimeInfo(): RuntimeInfo {
@@ -62,10 +63,10 @@ export function runtimeInfo(): RuntimeInfo {
   const randomValues = typeof globalThis.crypto?.getRandomValues === 'function';
   const runtime = runtimeName();
   const version = runtime === 'bun' ? g.Bun?.version : runtime === 'deno' ? g.Deno?.version?.deno : process.versions.node;
-  return { runtime, version: version ?? '?', randomValues };
+  return { runtime, version: version ?? '?', randomValues, wasmSimd: hasWasmSimd() };
 }
 
-/** Node >= 20 (or Bun, or Deno), with crypto.getRandomValues (toxcore's only randomness). */
+/** Node >= 20 (or Bun, or Deno), with crypto.getRandomValues (toxcore's only randomness) and WebAssembly SIMD (the packet cipher). */
 export function checkRuntime(info: RuntimeInfo = runtimeInfo()): CheckResult {
   const what = `${info.runtime === 'node' ? 'Node' : info.runtime === 'bun' ? 'Bun' : 'Deno'} ${info.version}, toxtunnel ${DOCTOR_VERSION}`;
   if (info.runtime === 'node' && Number(info.version.split('.')[0]) < 20) {
@@ -74,7 +75,10 @@ export function checkRuntime(info: RuntimeInfo = runtimeInfo()): CheckResult {
   if (!info.randomValues) {
     return fail('runtime', `${what}: crypto.getRandomValues is missing (toxtunnel takes every random byte from it)`, 'use Node 20 or later, Bun or Deno: their Web Crypto provides it');
   }
-  return pass('runtime', `${what}, crypto.getRandomValues present`);
+  if (!info.wasmSimd) {
+    return fail('runtime', `${what}: WebAssembly SIMD is missing (toxtunnel's packet encryption uses 128-bit vectors)`, 'use Node 20 or later, Bun or Deno: each has WebAssembly SIMD');
+  }
+  return pass('runtime', `${what}, crypto.getRandomValues and WebAssembly SIMD present`);
 }
 
 /** The embedded c-toxcore WebAssembly module instantiates. */

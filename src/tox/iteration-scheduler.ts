@@ -123,8 +123,7 @@ export class IterationScheduler {
   /**
    * Tunnel data went into toxcore's queue: the stretch starts again from 50 ms, as after any
    * wake before. toxcore paces a young connection at a few packets a second (intervals of 50 ms
-   * and more, which the stretch would take for idleness): a cold 30 MB stream ran at 6 MB/s
-   * instead of 18 when data did not end the stretch. Keepalives (PING/PONG) are not data.
+   * and more, which the stretch would take for idleness). Keepalives (PING/PONG) are not data.
    */
   busy(): void {
     this.sending = true;

@@ -115,6 +115,8 @@ export type ToxNodeEvents = {
 };
 
 type PendingEvent = () => void;
+/** The tag of a queued event that is not a packet (packets are queued as friend number, data). */
+const EVENT = -1;
 
 export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSink {
   private readonly x: ToxcoreExports;
@@ -123,7 +125,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   private readonly id: number;
   private readonly sendBuffer: BytePtr;
   private readonly errBuffer: ErrPtr;
-  private readonly pending: PendingEvent[] = [];
+  /**
+   * Events of the current iteration, in order, two slots each: (friend number, packet) for a
+   * received packet, (EVENT, closure) for anything else. No closure per packet: a receiver
+   * queues one per 1.4 kB.
+   */
+  private readonly pending: Array<number | Uint8Array | PendingEvent> = [];
   private sendqRefused = false;
   private closed = false;
   /** Set when all traffic goes through a proxy: names are then never resolved locally. */
@@ -419,6 +426,20 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   }
 
   /**
+   * Whether a friend that still calls our previous DHT key (it kept running while we restarted
+   * at the same address) is told our current one at once (wasm/tt_connect.c, patch 0005): on
+   * for a new node; off when the user turns address hints off.
+   */
+  answerStaleCalls(on: boolean): void {
+    this.x.tt_answer_stale_calls(this.ptr(), on ? 1 : 0);
+  }
+
+  /** How many calls to our previous DHT key were answered so far (see answerStaleCalls). */
+  get staleCallsAnswered(): number {
+    return this.x.tt_stale_calls_answered(this.ptr()) >>> 0;
+  }
+
+  /**
    * Sends our pending friend request to a friend straight to its address, sealed to its onion
    * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
    * the same packet the friend's announce node would deliver. 'sent', or 'not-pending' when the
@@ -534,30 +555,38 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   private dispatchPending(): void {
     // Events queued during tox_iterate; a listener may close the node, which stops the rest.
-    for (let i = 0; i < this.pending.length && !this.closed; i++) this.pending[i]!();
-    this.pending.length = 0;
+    const pending = this.pending;
+    for (let i = 0; i < pending.length && !this.closed; i += 2) {
+      const tag = pending[i] as number;
+      if (tag === EVENT) (pending[i + 1] as PendingEvent)();
+      else this.emit('losslessPacket', tag, pending[i + 1] as Uint8Array);
+    }
+    pending.length = 0;
+  }
+
+  private queueEvent(event: PendingEvent): void {
+    this.pending.push(EVENT, event);
   }
 
   onSelfConnection(status: number): void {
-    this.pending.push(() => this.emit('selfConnection', connection(status)));
+    this.queueEvent(() => this.emit('selfConnection', connection(status)));
   }
 
   onFriendRequest(publicKey: Uint8Array, message: Uint8Array): void {
-    this.pending.push(() => this.emit('friendRequest', { publicKey: toHex(publicKey), message }));
+    this.queueEvent(() => this.emit('friendRequest', { publicKey: toHex(publicKey), message }));
   }
 
   onFriendConnection(friendNumber: number, status: number): void {
-    // Offline, or through a TCP relay while toxcore looks for a direct UDP path (hole punching
-    // through the DHT): a cold transfer ran through the relay at 6 MB/s instead of 18 direct
-    // when the relay connection counted as settled.
+    // Offline, or through a TCP relay only, while toxcore looks for a direct UDP path (its DHT
+    // searches and hole punching run on its iterations): not settled for OFFLINE_SETTLED_MS.
     if (status !== 2) this.offlineSince.set(friendNumber, performance.now());
     else this.offlineSince.delete(friendNumber);
     this.settledAt = -Infinity; // asked again at the next iteration
-    this.pending.push(() => this.emit('friendConnection', friendNumber, connection(status)));
+    this.queueEvent(() => this.emit('friendConnection', friendNumber, connection(status)));
   }
 
   onFriendLosslessPacket(friendNumber: number, data: Uint8Array): void {
-    this.pending.push(() => this.emit('losslessPacket', friendNumber, data));
+    this.pending.push(friendNumber, data);
   }
 
   onLog(level: number, file: string, line: number, func: string, message: string): void {
