@@ -5,6 +5,7 @@
  * (close tunnels, save, exit 0). In pipe mode the process ends when the one tunnel does
  * (stdin EOF included).
  */
+import { tuneHeapForLongRun } from './heap-tuning.ts';
 import { type Instance, start } from '../app/instance.ts';
 import type { Logger } from '../app/logger.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
@@ -23,6 +24,7 @@ import { VERSION } from '../version.ts';
 export type RunFlags = CliFlags & { service?: boolean };
 
 export async function run(flags: RunFlags): Promise<void> {
+  tuneHeapForLongRun();
   const config = resolveConfig(flags);
   if (config.pipe && config.controlSocket) {
     // A client running with this data dir carries the stream: no second node with our key.
