@@ -176,31 +176,10 @@ function optimiseWasmEagerly(): void {
   }
 }
 
-/**
- * V8 starts an old-generation collection (mark-compact) as soon as the old generation's room
- * before its limit is no larger than the young generation. A bulk transfer makes the young
- * generation grow to its 16 MiB maximum, while our old generation stays small (8 MiB, limit
- * ~20 MiB, room 12 MiB): then every 50-100 ms a mark-compact ran that found almost nothing to
- * free, 40-120 of them per 100 MB on the sender (--trace-gc). So the young generation keeps
- * its initial size: V8 reads the growth factor each time it would grow the space (a value
- * below 2 on the command line is raised to 2; set at run time it stays). Sender CPU per MB,
- * 8 interleaved fresh pairs each (bench/cpu-pair.ts, shared machine): 9.3 -> 7.4 ms user; the
- * receiver's extra scavenges cost no measurable CPU. Where there is no such V8 flag, nothing
- * changes.
- */
-function keepYoungGenerationSmall(): void {
-  try {
-    setFlagsFromString('--semi-space-growth-factor=1');
-  } catch {
-    /* a runtime without V8 flags */
-  }
-}
-
 async function instantiate(): Promise<ToxcoreModule> {
   requireCsprng();
   requireWasmSimd();
   optimiseWasmEagerly();
-  keepYoungGenerationSmall();
   // Filled once the exports exist; emscripten keeps this very object as Module.ttHost.
   const ttHost: Record<string, unknown> = {};
   const emscripten = await createToxcoreModule({
