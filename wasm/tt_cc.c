@@ -29,6 +29,8 @@ void tt_cc_init(Tt_Cc *cc, uint64_t now)
     }
     cc->min_rtt = UINT32_MAX;
     cc->min_rtt_at = now;
+    cc->next_min_rtt = UINT32_MAX;
+    cc->startup_rate = TT_CC_INITIAL_RATE;
     cc->started = true;
 }
 
@@ -37,11 +39,29 @@ void tt_cc_on_acked(Tt_Cc *cc, uint32_t count)
     cc->acked += count;
 }
 
+void tt_cc_on_resent(Tt_Cc *cc, uint32_t count)
+{
+    cc->resent += count;
+}
+
 void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt)
 {
-    if (rtt < cc->min_rtt || now - cc->min_rtt_at > TT_CC_MIN_RTT_WINDOW_MS) {
+    /* A windowed minimum in two halves: when the minimum is a window old, the least sample of
+     * the window's second half takes over (not the sample at hand, which may be taken behind
+     * a queue: that inflated the window and kept the queue standing). */
+    if (rtt <= cc->min_rtt) {
         cc->min_rtt = rtt;
         cc->min_rtt_at = now;
+        cc->next_min_rtt = UINT32_MAX;
+    } else {
+        if (now - cc->min_rtt_at > TT_CC_MIN_RTT_WINDOW_MS / 2 && rtt < cc->next_min_rtt) {
+            cc->next_min_rtt = rtt;
+        }
+        if (now - cc->min_rtt_at > TT_CC_MIN_RTT_WINDOW_MS) {
+            cc->min_rtt = cc->next_min_rtt != UINT32_MAX ? cc->next_min_rtt : rtt;
+            cc->min_rtt_at = now - TT_CC_MIN_RTT_WINDOW_MS / 2;
+            cc->next_min_rtt = UINT32_MAX;
+        }
     }
     cc->srtt = cc->srtt == 0 ? rtt : cc->srtt + (rtt - cc->srtt) / 8.0;
 }
@@ -56,7 +76,8 @@ double tt_cc_cwnd(const Tt_Cc *cc)
     const double rtt = (cc->min_rtt == UINT32_MAX ? 0.0 : (double)cc->min_rtt) + TT_CC_ACK_ALLOWANCE_MS;
     const double bw = cc->btl_bw > 0 ? cc->btl_bw : TT_CC_INITIAL_RATE;
     const double cwnd = TT_CC_CWND_GAIN * bw * rtt / 1000.0;
-    return cwnd < TT_CC_CWND_MIN ? TT_CC_CWND_MIN : cwnd;
+    const double floor = cc->congested_rounds > 0 ? TT_CC_CWND_MIN_CONGESTED : TT_CC_CWND_MIN;
+    return cwnd < floor ? floor : cwnd;
 }
 
 uint32_t tt_cc_allowance(const Tt_Cc *cc)
@@ -70,6 +91,11 @@ uint32_t tt_cc_allowance(const Tt_Cc *cc)
         return 0;
     }
     return (uint32_t)(room < cc->tokens ? room : cc->tokens);
+}
+
+bool tt_cc_window_full(const Tt_Cc *cc)
+{
+    return (double)(uint32_t)(cc->written - cc->acked) + 1.0 > tt_cc_cwnd(cc);
 }
 
 void tt_cc_on_refused(Tt_Cc *cc)
@@ -87,6 +113,18 @@ static bool queue_building(const Tt_Cc *cc)
     return cc->srtt > 2.0 * cc->min_rtt + 20.0;
 }
 
+/* A queue stands: the round trip is several times its minimum. Stricter than queue_building:
+ * on a lossy path the packets behind a hole wait for its resend, which lifts the smoothed
+ * round trip by a round trip or two (1 % loss on a 20 ms path: ~40-70 ms); a receiver's full
+ * socket buffer lifts it by hundreds of ms. */
+static bool queue_standing(const Tt_Cc *cc)
+{
+    if (cc->min_rtt == UINT32_MAX || cc->srtt == 0) {
+        return false;
+    }
+    return cc->srtt > 3.0 * cc->min_rtt + 100.0;
+}
+
 static uint32_t round_ms(const Tt_Cc *cc)
 {
     return cc->min_rtt != UINT32_MAX && cc->min_rtt > TT_CC_ROUND_MS ? cc->min_rtt : TT_CC_ROUND_MS;
@@ -98,8 +136,8 @@ static void set_rate(Tt_Cc *cc)
     switch (cc->mode) {
     case TT_CC_STARTUP:
         rate = TT_CC_STARTUP_GAIN * cc->btl_bw;
-        if (rate < TT_CC_INITIAL_RATE) {
-            rate = TT_CC_INITIAL_RATE;
+        if (rate < cc->startup_rate) {
+            rate = cc->startup_rate;
         }
         break;
     case TT_CC_DRAIN:
@@ -123,10 +161,52 @@ static void set_rate(Tt_Cc *cc)
     cc->rate = rate;
 }
 
-static void end_round(Tt_Cc *cc, bool busy)
+/* Whether the round that ends lost a burst of packets (TT_CC_LOSS_BURST_*). */
+static bool lossy_round(Tt_Cc *cc)
 {
+    const uint32_t lost = cc->resent - cc->round_resent;
+    const uint32_t sent = (uint32_t)(cc->written - cc->round_written) + lost;
+    cc->round_resent = cc->resent;
+    cc->round_written = cc->written;
+    return lost >= TT_CC_LOSS_BURST_PACKETS && (double)lost > TT_CC_LOSS_BURST_SHARE * (double)sent;
+}
+
+/* Congestion: the estimate becomes what the round delivered (the larger samples before it
+ * are what overflowed the queue), and the history that would bring them back is dropped. */
+static void on_congestion(Tt_Cc *cc, double delivered)
+{
+    cc->congested_rounds = TT_CC_CONGESTED_ROUNDS;
+    if (delivered < cc->btl_bw) {
+        cc->btl_bw = delivered;
+    }
+    memset(cc->bw_ring, 0, sizeof(cc->bw_ring));
+    cc->bw_ring[cc->tick % TT_CC_HISTORY_TICKS] = cc->btl_bw;
+}
+
+static void end_round(Tt_Cc *cc, bool busy, uint64_t span)
+{
+    const bool lossy = lossy_round(cc);
+    if (!lossy && !queue_building(cc) && cc->congested_rounds > 0) {
+        --cc->congested_rounds;
+    }
+    const double delivered = span > 0 ? (double)(uint32_t)(cc->acked - cc->round_acked) * 1000.0 / (double)span : 0;
+    cc->round_acked = cc->acked;
     switch (cc->mode) {
     case TT_CC_STARTUP:
+        /* STARTUP's first rate is a guess: a burst of loss before any packet was confirmed
+         * (many connections starting at once into one receiver) halves it. */
+        if (lossy && cc->btl_bw == 0) {
+            cc->startup_rate /= 2;
+            if (cc->startup_rate < 4 * TT_CC_MIN_RATE) {
+                cc->startup_rate = 4 * TT_CC_MIN_RATE;
+            }
+            break;
+        }
+        if (lossy && queue_standing(cc)) {
+            on_congestion(cc, delivered);
+            cc->mode = TT_CC_DRAIN;
+            break;
+        }
         if (cc->btl_bw >= cc->full_bw * 1.25) {
             cc->full_bw = cc->btl_bw;
             cc->full_bw_rounds = 0;
@@ -148,9 +228,18 @@ static void end_round(Tt_Cc *cc, bool busy)
         break;
     case TT_CC_DRAIN:
         cc->mode = TT_CC_PROBE;
-        cc->cycle = 0;
+        cc->cycle = cc->cycle == 1 ? 2 : 0; /* after a congestion drain, no probe at once */
         break;
     default:
+        /* Loss in a burst while the round trip is up is congestion (random loss alone is not,
+         * and toxcore sends a packet lost on a 20 ms path two or three times, so a few percent
+         * of random loss makes a "burst" of resends): one round at DRAIN_GAIN, then gain 1. */
+        if (lossy && queue_standing(cc)) {
+            on_congestion(cc, delivered);
+            cc->mode = TT_CC_DRAIN;
+            cc->cycle = 1;
+            break;
+        }
         ++cc->cycle;
         break;
     }
@@ -179,6 +268,13 @@ static void tick(Tt_Cc *cc, uint64_t now)
     }
     /* Application-limited samples only count when they raise the estimate. */
     const bool valid = sample > 0 && (busy_ticks * 2 >= slots || sample > cc->btl_bw);
+    if (valid && busy_ticks * 2 >= slots && queue_standing(cc)) {
+        /* A queue stands and we keep it filled: what we deliver now is our share of the
+         * bottleneck, and the older, larger samples are what filled the queue (a burst served
+         * back to back measures the whole link, not our share of it). The estimate follows the
+         * current rate, the probe gain is capped below 1 (set_rate), so the queue drains. */
+        memset(cc->bw_ring, 0, sizeof(cc->bw_ring));
+    }
     cc->bw_ring[cc->tick % TT_CC_HISTORY_TICKS] = valid ? sample : 0;
     double best = 0;
     for (unsigned i = 0; i < TT_CC_HISTORY_TICKS; ++i) {
@@ -191,16 +287,17 @@ static void tick(Tt_Cc *cc, uint64_t now)
     }
 
     if (now - cc->round_at >= round_ms(cc)) {
+        const uint64_t span = now - cc->round_at;
         cc->round_at = now;
-        end_round(cc, cc->busy);
+        end_round(cc, cc->busy, span);
         cc->busy = false;
     }
     set_rate(cc);
 #ifdef TT_CC_TRACE
     if (cc->tick % 25 == 0) {
-        printf("cc t=%llu mode=%d rate=%.0f btl=%.0f sample=%.0f busy=%u minrtt=%u srtt=%.1f tokens=%.1f out=%u cwnd=%.0f\n",
+        printf("cc t=%llu mode=%d rate=%.0f btl=%.0f sample=%.0f busy=%u minrtt=%u srtt=%.1f tokens=%.1f out=%u cwnd=%.0f full=%d\n",
                (unsigned long long)now, cc->mode, cc->rate, cc->btl_bw, sample, busy_ticks, cc->min_rtt, cc->srtt, cc->tokens,
-               (unsigned)(cc->written - cc->acked), tt_cc_cwnd(cc));
+               (unsigned)(cc->written - cc->acked), tt_cc_cwnd(cc), tt_cc_window_full(cc));
     }
 #endif
 }
@@ -226,9 +323,19 @@ void tt_cc_update(Tt_Cc *cc, uint64_t now)
 
 uint32_t tt_cc_wait_ms(const Tt_Cc *cc)
 {
-    if (cc->tokens >= 1.0) {
+    /* A few packets per wake, not one: each wake costs a whole iteration, and at a few
+     * hundred packets/s (15 friends sharing one server) waking for every token made pacing
+     * the largest CPU cost of the connection. Never longer than TT_CC_WAKE_MAX_MS unless
+     * one token takes longer. */
+    const double cap = burst_cap(cc);
+    const double want = TT_CC_WAKE_TOKENS < cap ? TT_CC_WAKE_TOKENS : cap;
+    if (cc->tokens >= want) {
         return 1;
     }
-    const double ms = (1.0 - cc->tokens) * 1000.0 / cc->rate;
+    double ms = (want - cc->tokens) * 1000.0 / cc->rate;
+    const double one = (1.0 - cc->tokens) * 1000.0 / cc->rate;
+    if (ms > TT_CC_WAKE_MAX_MS) {
+        ms = one > TT_CC_WAKE_MAX_MS ? one : TT_CC_WAKE_MAX_MS;
+    }
     return ms < 1.0 ? 1 : (uint32_t)(ms + 0.999);
 }

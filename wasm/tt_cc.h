@@ -18,6 +18,23 @@
  *   DRAIN    one round at DRAIN_GAIN x estimate (empties the queue STARTUP built), then PROBE.
  *   PROBE    rounds at gains 1.25, 0.75, 1, 1, 1, 1, 1, 1 (cycling).
  *
+ * Many connections into one receiver (a server with 15 friends, all starting at the initial
+ * rate) overflow its socket buffer and keep a queue standing there; random loss of a few
+ * percent must still cost no rate. So (patch 0007's series, issue 10):
+ *   - a lossy round (TT_CC_LOSS_BURST_*: at least 8 and 10 % of its packets sent again)
+ *     before any delivery halves STARTUP's rate; a lossy round while the round trip is well
+ *     above its minimum is congestion: the estimate drops to what the round delivered, its
+ *     history is cleared, one DRAIN round follows and the window floor is
+ *     TT_CC_CWND_MIN_CONGESTED for a while (loss alone is not: toxcore sends a packet lost
+ *     on a 20 ms path two or three times, so 5 % random loss looks like a burst; and the
+ *     packets behind a hole wait for its resend, which lifts the round trip by one or two:
+ *     hence "well above", queue_standing in tt_cc.c);
+ *   - while a queue stands (the round trip well above its minimum) and we keep it filled,
+ *     the estimate follows the current delivery rate instead of the window's maximum
+ *     (without this, the bench's 15 friends: ~43,000 datagrams dropped per run, with: ~300);
+ *   - the minimum round trip is a windowed minimum in two halves (a sample taken behind a
+ *     queue never becomes the minimum just because the old one expired).
+ *
  * Besides the rate, new packets are held back while more than a congestion window is
  * outstanding (sent, not yet confirmed): CWND_GAIN x estimate x (min RTT + ACK allowance).
  * Without it a sender that is not rate-limited (its estimate above what the application
@@ -49,6 +66,9 @@
 #define TT_CC_MAX_RATE 200000.0
 /* Tokens never accumulate beyond this many milliseconds of sending (limits bursts). */
 #define TT_CC_BURST_MS 8.0
+/* tt_cc_wait_ms: wake when this many tokens are due (or after TT_CC_WAKE_MAX_MS). */
+#define TT_CC_WAKE_TOKENS 4.0
+#define TT_CC_WAKE_MAX_MS 20.0
 /* Least number of tokens a burst may hold. */
 #define TT_CC_BURST_MIN 16.0
 /* Sampling interval and window of the delivery-rate estimate. */
@@ -59,6 +79,10 @@
 #define TT_CC_STARTUP_GAIN 2.5
 #define TT_CC_DRAIN_GAIN 0.6
 #define TT_CC_MIN_RTT_WINDOW_MS 10000
+/* A round is lossy when at least this many packets and this share of what it sent were sent
+ * again (an overflowing queue; random loss of a few percent can be too, see above). */
+#define TT_CC_LOSS_BURST_PACKETS 8
+#define TT_CC_LOSS_BURST_SHARE 0.1
 /* The window is the standing queue a keystroke waits behind (all tunnels of a friend share
  * the stream): 2 x (min RTT + 4 ms) gave echo p50 ~14 ms beside a 100 MB upload on loopback,
  * 1.5 x (min RTT + 2 ms) ~8 ms at the same throughput (issue 10). */
@@ -68,6 +92,14 @@
  * covers the 4 ms timer at low rates. */
 #define TT_CC_ACK_ALLOWANCE_MS 2.0
 #define TT_CC_CWND_MIN 128.0
+/* The floor for TT_CC_CONGESTED_ROUNDS rounds after congestion (a lossy round): each
+ * connection may keep its floor in flight, so with many connections into one receiver the
+ * floor bounds the receiver's queue (15 x 128 packets overflowed a 4 MiB socket buffer).
+ * Confirmations come every 32 packets at most. Not lower in general: while the window is
+ * computed from the minimum round trip and the actual one is longer (a loaded host), a
+ * floor of 32 held a fresh connection's first 4 MB to ~1-5 MB/s. */
+#define TT_CC_CWND_MIN_CONGESTED 32.0
+#define TT_CC_CONGESTED_ROUNDS 20
 
 enum { TT_CC_STARTUP = 0, TT_CC_DRAIN = 1, TT_CC_PROBE = 2 };
 
@@ -94,9 +126,16 @@ typedef struct Tt_Cc {
     double full_bw;
     unsigned full_bw_rounds;
     unsigned cycle;
+    double startup_rate; /* STARTUP's least rate: TT_CC_INITIAL_RATE, halved by lossy rounds */
+    uint32_t resent;     /* running count of packets sent again because the peer asked (wraps) */
+    uint32_t round_written; /* `written`, `resent` and `acked` when the current round began */
+    uint32_t round_resent;
+    uint32_t round_acked;
+    unsigned congested_rounds; /* rounds left at the congested window floor */
 
     uint32_t min_rtt;
     uint64_t min_rtt_at;
+    uint32_t next_min_rtt; /* the least sample since min_rtt_at + half the window (UINT32_MAX: none) */
     double srtt;
     bool started;
     /* The path is a TCP relay (set by the caller, wasm/patches/0003): STARTUP leaves on a
@@ -109,6 +148,8 @@ void tt_cc_init(Tt_Cc *cc, uint64_t now);
 void tt_cc_on_acked(Tt_Cc *cc, uint32_t count);
 /* A round-trip sample in ms. */
 void tt_cc_on_rtt(Tt_Cc *cc, uint64_t now, uint32_t rtt);
+/* `count` packets were sent again because the peer asked for them (they were lost). */
+void tt_cc_on_resent(Tt_Cc *cc, uint32_t count);
 /* A packet was refused for want of tokens. */
 void tt_cc_on_refused(Tt_Cc *cc);
 /* Updates the estimate and refills tokens; call on every iteration. */
@@ -119,6 +160,9 @@ void tt_cc_on_written(Tt_Cc *cc);
 uint32_t tt_cc_allowance(const Tt_Cc *cc);
 /* The congestion window, packets. */
 double tt_cc_cwnd(const Tt_Cc *cc);
+/* True while more than a congestion window is outstanding: new packets wait for
+ * confirmations, not for tokens. */
+bool tt_cc_window_full(const Tt_Cc *cc);
 /* Milliseconds until at least one token is due. */
 uint32_t tt_cc_wait_ms(const Tt_Cc *cc);
 

@@ -111,6 +111,80 @@ static void announce_dht_key(const Messenger *m, uint32_t friend_number, const u
     }
 }
 
+/* --- a friend still calling our previous DHT key (patch 0005) ------------------------------
+ * toxcore makes a new DHT key at every start, and a friend that kept running still knows our
+ * previous one and the address it was at: its friend_connection sends a cookie request there,
+ * sealed to that old key, every second until the key times out (FRIEND_DHT_TIMEOUT, ~2 min).
+ * Restarted at the same address we receive those requests and cannot open them. Meanwhile the
+ * DHT-key announcement that would put it right goes through the onion once per 30 s
+ * (ONION_DHTPK_SEND_INTERVAL), and right after our restart it is easily lost: onion paths and
+ * stored return paths through our previous DHT node end at our address, where the new node
+ * cannot open them. Measured in test/e2e/reconnect.test.ts (stale hint): 9 runs in 13 waited
+ * 31-32 s for the next announcement.
+ *
+ * So, told of such a request (net_crypto, at most once a second), we send the sender our
+ * current DHT key: the announcement of announce_dht_key, to the sender's DHT key at its address.
+ * It is sealed to the friend's long-term key, so only that friend can open it; it checks both
+ * seals and connects to our new key at once (handle_dht_dhtpk, the packet toxcore routes
+ * through the DHT every 20 s). Only friends that are not connected are told: the one whose
+ * DHT key we hold is the sender if there is one, else up to STALE_ANNOUNCE_MAX of them (a
+ * rotating window: one request costs at most that many ~200-byte packets; anyone can send us
+ * such a request, but learns nothing it could open and gets no more than this per second). */
+#define STALE_ANNOUNCE_MAX 4
+
+typedef void tt_stale_cookie_request_cb(void *object, const IP_Port *source, const uint8_t *sender_dht_pk);
+void tt_nc_callback_stale_cookie_request(Net_Crypto *c, tt_stale_cookie_request_cb *cb, void *object);
+uint32_t tt_nc_stale_cookie_request_calls(const Net_Crypto *c);
+
+static bool friend_waiting(const Messenger *m, uint32_t friend_number)
+{
+    return m_friend_exists(m, (int32_t)friend_number)
+           && friend_con_connected(m->fr_c, m->friendlist[friend_number].friendcon_id) != FRIENDCONN_STATUS_CONNECTED;
+}
+
+static void on_stale_cookie_request(void *object, const IP_Port *source, const uint8_t *sender_dht_pk)
+{
+    const Tox *tox = (const Tox *)object;
+    const Messenger *m = tox->m;
+    const uint32_t count = m->numfriends;
+    uint8_t dht_pk[CRYPTO_PUBLIC_KEY_SIZE];
+    for (uint32_t i = 0; i < count; ++i) {
+        if (friend_waiting(m, i) && get_friendcon_public_keys(NULL, dht_pk, m->fr_c, m->friendlist[i].friendcon_id) == 0
+                && memcmp(dht_pk, sender_dht_pk, CRYPTO_PUBLIC_KEY_SIZE) == 0) {
+            announce_dht_key(m, i, sender_dht_pk, source);
+            return;
+        }
+    }
+    const uint32_t start = count == 0 ? 0 : (uint32_t)(mono_time_get(m->mono_time) % count);
+    unsigned sent = 0;
+    for (uint32_t k = 0; k < count && sent < STALE_ANNOUNCE_MAX; ++k) {
+        const uint32_t i = (start + k) % count;
+        if (friend_waiting(m, i)) {
+            announce_dht_key(m, i, sender_dht_pk, source);
+            ++sent;
+        }
+    }
+}
+
+/* Answers such calls (on != 0) or not: on for every new node (tt_connect_init), off when the
+ * user turns address hints off (src/app/tox-runtime.ts). */
+void tt_answer_stale_calls(Tox *tox, int on)
+{
+    tt_nc_callback_stale_cookie_request(tox->m->net_crypto, on != 0 ? on_stale_cookie_request : NULL, tox);
+}
+
+/* How many such calls were answered since the node started (for a log line). */
+uint32_t tt_stale_calls_answered(const Tox *tox)
+{
+    return tt_nc_stale_cookie_request_calls(tox->m->net_crypto);
+}
+
+/* Called once for each new node (tt_tox_new). */
+void tt_connect_init(Tox *tox)
+{
+    tt_answer_stale_calls(tox, 1);
+}
+
 /* Tells toxcore where a friend probably is, from a previous session: its DHT key, and
  * (address non-empty) the UDP address that key was reachable at. The key becomes the friend
  * connection's DHT key (set_dht_temp_pk: friend_connection then opens a net_crypto connection

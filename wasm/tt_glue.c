@@ -15,7 +15,10 @@
 #include "../toxcore-submodule/toxcore/logger.h"
 #include "../toxcore-submodule/toxcore/tox.h"
 #include "../toxcore-submodule/toxcore/tox_struct.h"
+#include "tt_box.h"
 #include "tt_host.h"
+
+void tt_connect_init(Tox *tox); /* wasm/tt_connect.c */
 
 /* --- randomness ---------------------------------------------------------------------------- */
 
@@ -44,7 +47,18 @@ int tt_init(void)
     if (randombytes_set_implementation(&tt_randombytes) != 0) {
         return -1;
     }
-    return sodium_init() < 0 ? -1 : 0;
+    if (sodium_init() < 0) {
+        return -1;
+    }
+    tt_box_self_test(); /* the SIMD packet box only if it agrees with libsodium (wasm/tt_box.c) */
+    return 0;
+}
+
+/* 1 when packets are sealed and opened by the SIMD box (it agreed with libsodium at tt_init),
+ * 0 when by libsodium. For tests. */
+int tt_box_in_use(void)
+{
+    return tt_box_self_test();
 }
 
 /* --- events -------------------------------------------------------------------------------- */
@@ -136,6 +150,7 @@ Tox *tt_tox_new(int node, int ipv6, int udp, int local_discovery, int hole_punch
         logger_callback_log(tox->log, NULL, NULL, NULL);
     }
 
+    tt_connect_init(tox); /* wasm/tt_connect.c */
     tox_callback_self_connection_status(tox, on_self_connection);
     tox_callback_friend_request(tox, on_friend_request);
     tox_callback_friend_connection_status(tox, on_friend_connection);

@@ -200,9 +200,26 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
       // Known from an earlier run: ask again at once, in case the server removed us meanwhile.
       this.rerequest();
     }
-    runtime.node.on('friendConnection', (friend) => {
-      if (friend === this.serverFriend) this.checkReady();
+    runtime.node.on('friendConnection', (friend, status) => {
+      if (friend !== this.serverFriend) return;
+      this.watchAway(status === 'none');
+      this.checkReady();
     });
+    this.watchAway(runtime.node.friendConnectionStatus(this.serverFriend) === 'none');
+  }
+
+  /**
+   * While the server is away, looks each second whether to send our friend request again; while
+   * it is connected there is nothing to look at (a 1 s timer then only woke an idle process).
+   */
+  private watchAway(away: boolean): void {
+    if (!away || this.stopped) {
+      clearInterval(this.rerequestTimer);
+      this.rerequestTimer = undefined;
+      return;
+    }
+    if (this.rerequestTimer) return;
+    this.serverAwaySince = Date.now();
     this.rerequestTimer = setInterval(() => this.maybeRerequest(), 1_000);
     this.rerequestTimer.unref?.();
   }
@@ -210,10 +227,7 @@ export class ToxtunnelClient extends TypedEmitter<ClientEvents> {
   /** Sends our friend request again while the server is away (see REREQUEST_*). */
   private maybeRerequest(): void {
     const node = this.runtime.node;
-    if (node.friendConnectionStatus(this.serverFriend) !== 'none') {
-      this.serverAwaySince = Date.now();
-      return;
-    }
+    if (node.friendConnectionStatus(this.serverFriend) !== 'none') return;
     if (this.directRequests > 0) this.requestDirect();
     if (node.connectionStatus === 'none') return;
     const now = Date.now();

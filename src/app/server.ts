@@ -30,6 +30,7 @@ import { ThrottledLog, TokenBucket } from './rate-limit.ts';
 import { ReverseListeners } from './reverse-listeners.ts';
 import { forbiddenAddress, LookupBusyError, TargetResolver } from './target-resolver.ts';
 import { TunnelStats } from './tunnel-stats.ts';
+import { DialQueue, type DialTicket } from './dial-queue.ts';
 import { type NetworkOptions, ToxRuntime } from './tox-runtime.ts';
 
 export type { AccessPolicy } from '../config/rules.ts';
@@ -49,9 +50,11 @@ export interface ServerOptions extends NetworkOptions {
   maxTunnelsPerFriend?: number;
   /** Friends kept at most; further friend requests are refused. */
   maxFriends?: number;
-  /** OPENs being resolved or connected at once, per friend and for the whole server. */
+  /** OPENs being resolved or connected at once, per friend and for the whole server (more wait their turn). */
   maxPendingPerFriend?: number;
   maxPendingTotal?: number;
+  /** OPENs waiting for one of those slots, for the whole server; beyond it they are refused. */
+  maxWaitingOpens?: number;
   /** OPENs a friend may send per second (sustained), and in a burst. */
   opensPerSecond?: number;
   opensBurst?: number;
@@ -66,6 +69,7 @@ export const SERVER_LIMITS = {
   maxFriends: 100,
   maxPendingPerFriend: 32,
   maxPendingTotal: 512,
+  maxWaitingOpens: 4096,
   opensPerSecond: 2000,
   opensBurst: 2000,
   connectTimeoutMs: 10_000,
@@ -98,6 +102,8 @@ interface PendingOpen {
   readonly canonical: CanonicalHost;
   socket: net.Socket | undefined;
   cancelled: boolean;
+  /** Its place among the server's dials (DialQueue). */
+  dial: DialTicket | undefined;
   finish(): boolean;
   refuse(code: number, text: string, logText: string, kind: string): void;
 }
@@ -112,7 +118,7 @@ export class ToxtunnelServer {
   private readonly openRates = new Map<number, TokenBucket>();
   private readonly ledger: AdmissionLedger;
   private readonly throttled: ThrottledLog;
-  private pendingTotal = 0;
+  private readonly dials: DialQueue<FriendSession>;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limits: typeof SERVER_LIMITS;
 
@@ -123,6 +129,7 @@ export class ToxtunnelServer {
   ) {
     this.policy = options.policy;
     this.limits = { ...SERVER_LIMITS, ...definedOnly(options) };
+    this.dials = new DialQueue(this.limits.maxPendingPerFriend, this.limits.maxPendingTotal, this.limits.maxWaitingOpens);
     this.throttled = new ThrottledLog((text) => log.warn(text));
     this.ledger = AdmissionLedger.open(options.dataDir);
     this.reverse = new ReverseListeners(runtime, log, this.stats, {
@@ -299,9 +306,6 @@ export class ToxtunnelServer {
     if (session.activeCount >= this.limits.maxTunnelsPerFriend) {
       return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Tunnel limit exceeded', `tunnel limit (${this.limits.maxTunnelsPerFriend}, open and pending) reached: refused ${host}:${port}`, 'limit');
     }
-    if (session.pendingCount >= this.limits.maxPendingPerFriend || this.pendingTotal >= this.limits.maxPendingTotal) {
-      return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Server busy: too many connects in progress', `too many opens in progress (${session.pendingCount} of this friend, ${this.pendingTotal} in all): refused ${host}:${port}`, 'busy');
-    }
     let canonical;
     try {
       canonical = canonicalHost(host);
@@ -313,30 +317,39 @@ export class ToxtunnelServer {
       const early = this.policy.mayResolve(session.publicKey, canonical.text, port);
       if (!early.allowed) return refuse(ErrorCode.ACCESS_DENIED_OR_NOT_FOUND, 'Access denied', `denied ${canonical.text}:${port}: ${early.reason}`, 'denied');
     }
-    this.pendingTotal++;
     const pending: PendingOpen = {
       session,
       request,
       canonical,
       socket: undefined,
       cancelled: false,
+      dial: undefined,
       // Ends a pending OPEN that was not cancelled; false when it was.
       finish: () => {
         if (pending.cancelled || !session.endPending(tunnelId)) return false;
-        this.pendingTotal--;
+        pending.dial?.release();
         return true;
       },
       refuse,
     };
     session.beginPending(tunnelId, () => {
       pending.cancelled = true;
-      this.pendingTotal--;
+      pending.dial?.release();
       pending.socket?.destroy();
     });
-    void this.resolveAndConnect(pending).catch((error: unknown) => {
-      if (pending.finish()) refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Internal error', `open of ${host}:${port} failed: ${(error as Error).message}`, 'internal');
-      pending.socket?.destroy();
+    // Dialled now, or when one of this friend's (and the server's) connects in progress ends.
+    const dial = this.dials.submit(session, (ticket) => {
+      pending.dial = ticket;
+      void this.resolveAndConnect(pending).catch((error: unknown) => {
+        if (pending.finish()) refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Internal error', `open of ${host}:${port} failed: ${(error as Error).message}`, 'internal');
+        pending.socket?.destroy();
+      });
     });
+    if (!dial) {
+      session.endPending(tunnelId);
+      return refuse(ErrorCode.CONNECT_FAILED_OR_LIMIT, 'Server busy: too many connects in progress', `too many opens in progress (${this.dials.running} connecting, ${this.dials.waiting} waiting): refused ${host}:${port}`, 'busy');
+    }
+    pending.dial = dial;
   }
 
   private async resolveAndConnect(pending: PendingOpen): Promise<void> {
@@ -397,7 +410,7 @@ export class ToxtunnelServer {
       network: node.connectionStatus,
       access: this.options.policy || this.policy ? 'rules' : this.options.sharedSecret !== undefined || this.options.whitelist ? 'secret/whitelist' : 'any',
       ...(this.rulesProblem ? { rulesProblem: this.rulesProblem } : {}),
-      pendingOpens: this.pendingTotal,
+      pendingOpens: this.dials.running + this.dials.waiting,
       lookupsInFlight: this.resolver.lookupsInFlight,
       friends: node.friends().map((friend) => {
         const session = this.runtime.sessions.get(friend);

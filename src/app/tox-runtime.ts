@@ -45,6 +45,8 @@ export class ToxRuntime {
   private stopped = false;
   /** Address hints by friend public key (see address-hints.ts); undefined when hints are off. */
   private readonly hints: Map<string, StoredHint> | undefined;
+  /** node.staleCallsAnswered when we last logged it. */
+  private staleCallsLogged = 0;
   private hintTimer: ReturnType<typeof setTimeout> | undefined;
   private rebootstrapTimer: ReturnType<typeof setInterval> | undefined;
   /** This instance's hold on data_dir (one instance per identity). */
@@ -57,6 +59,9 @@ export class ToxRuntime {
     private readonly handlers: SessionHandlers,
   ) {
     this.hints = options.addressHints === false ? undefined : loadHints(options.dataDir);
+    // Hints off: nothing of reconnecting from memory, not even answering a friend that still
+    // calls our previous DHT key (wasm/tt_connect.c).
+    if (!this.hints) node.answerStaleCalls(false);
     // A throwing handler is a bug, but one friend's bad luck must not stop the others' tunnels.
     node.onListenerError((error, event) => log.error(`internal error while handling "${event}" (the server keeps running): ${(error as Error)?.stack ?? String(error)}`));
     node.on('selfConnection', (status) =>
@@ -230,6 +235,11 @@ export class ToxRuntime {
     this.log.info(`Friend connection status: ${STATUS_TEXT[status]} (${name ? `${name}, ` : ''}friend ${friend}, ${key.slice(0, 8)}…)`);
     const session = this.session(friend);
     if (status !== 'none') this.rememberSoon();
+    const answered = this.node.staleCallsAnswered;
+    if (status !== 'none' && answered > this.staleCallsLogged) {
+      this.staleCallsLogged = answered;
+      this.log.info(`a friend still called our previous DHT key: told it our new one (${answered} call(s) answered since the start)`);
+    }
     const wasOnline = session.liveness.state !== 'stopped';
     if (status === 'none') session.offline('the friend went offline');
     else if (!wasOnline) session.online();

@@ -5,6 +5,7 @@
  * (close tunnels, save, exit 0). In pipe mode the process ends when the one tunnel does
  * (stdin EOF included).
  */
+import { tuneHeapForLongRun } from './heap-tuning.ts';
 import { type Instance, start } from '../app/instance.ts';
 import type { Logger } from '../app/logger.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
@@ -15,13 +16,15 @@ import { createServiceNotifier, type ServiceNotifier } from '../service/systemd-
 import { createLogger } from './logging.ts';
 import { attachPipe, openCarrier } from './pipe-attach.ts';
 import { showConnectionProgress } from './progress.ts';
-import { type MetricsServer, runtimeName, startMetricsServer } from '../metrics/prometheus.ts';
+import { type MetricsServer, startMetricsServer } from '../metrics/prometheus.ts';
+import { runtimeName } from '../runtime.ts';
 import { VERSION } from '../version.ts';
 
 /** `service`: --service (plain stderr logs; systemd readiness, status and watchdog). */
 export type RunFlags = CliFlags & { service?: boolean };
 
 export async function run(flags: RunFlags): Promise<void> {
+  tuneHeapForLongRun();
   const config = resolveConfig(flags);
   if (config.pipe && config.controlSocket) {
     // A client running with this data dir carries the stream: no second node with our key.

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { lockHolder } from '../app/data-dir-lock.ts';
 import { saveFilePath } from '../app/identity.ts';
 import { VERSION } from '../version.ts';
+import { type RuntimeName, runtimeName } from '../runtime.ts';
 import { osErrorText } from '../os-errors.ts';
 import { type CliFlags, type ResolvedConfig, resolveConfig } from '../config/config.ts';
 import type { HostPattern } from '../config/host-pattern.ts';
@@ -25,7 +26,7 @@ import { controlRequest } from '../control/control-client.ts';
 import { controlSocketPath } from '../control/control-protocol.ts';
 import { isToxtunnelError } from '../errors.ts';
 import { ToxNode } from '../tox/tox-node.ts';
-import { loadToxcore } from '../wasm/module.ts';
+import { hasWasmSimd, loadToxcore } from '../wasm/module.ts';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -51,20 +52,21 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}
 export const DOCTOR_VERSION = VERSION;
 
 export interface RuntimeInfo {
-  runtime: 'node' | 'bun' | 'deno';
+  runtime: RuntimeName;
   version: string;
   randomValues: boolean;
+  wasmSimd: boolean;
 }
 
 export function runtimeInfo(): RuntimeInfo {
   const g = globalThis as { Bun?: { version?: string }; Deno?: { version?: { deno?: string } } };
   const randomValues = typeof globalThis.crypto?.getRandomValues === 'function';
-  if (g.Bun) return { runtime: 'bun', version: g.Bun.version ?? '?', randomValues };
-  if (g.Deno) return { runtime: 'deno', version: g.Deno.version?.deno ?? '?', randomValues };
-  return { runtime: 'node', version: process.versions.node, randomValues };
+  const runtime = runtimeName();
+  const version = runtime === 'bun' ? g.Bun?.version : runtime === 'deno' ? g.Deno?.version?.deno : process.versions.node;
+  return { runtime, version: version ?? '?', randomValues, wasmSimd: hasWasmSimd() };
 }
 
-/** Node >= 20 (or Bun, or Deno), with crypto.getRandomValues (toxcore's only randomness). */
+/** Node >= 20 (or Bun, or Deno), with crypto.getRandomValues (toxcore's only randomness) and WebAssembly SIMD (the packet cipher). */
 export function checkRuntime(info: RuntimeInfo = runtimeInfo()): CheckResult {
   const what = `${info.runtime === 'node' ? 'Node' : info.runtime === 'bun' ? 'Bun' : 'Deno'} ${info.version}, toxtunnel ${DOCTOR_VERSION}`;
   if (info.runtime === 'node' && Number(info.version.split('.')[0]) < 20) {
@@ -73,7 +75,10 @@ export function checkRuntime(info: RuntimeInfo = runtimeInfo()): CheckResult {
   if (!info.randomValues) {
     return fail('runtime', `${what}: crypto.getRandomValues is missing (toxtunnel takes every random byte from it)`, 'use Node 20 or later, Bun or Deno: their Web Crypto provides it');
   }
-  return pass('runtime', `${what}, crypto.getRandomValues present`);
+  if (!info.wasmSimd) {
+    return fail('runtime', `${what}: WebAssembly SIMD is missing (toxtunnel's packet encryption uses 128-bit vectors)`, 'use Node 20 or later, Bun or Deno: each has WebAssembly SIMD');
+  }
+  return pass('runtime', `${what}, crypto.getRandomValues and WebAssembly SIMD present`);
 }
 
 /** The embedded c-toxcore WebAssembly module instantiates. */

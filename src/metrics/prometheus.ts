@@ -22,12 +22,6 @@ export interface BuildInfo {
   runtime: string;
 }
 
-/** The JavaScript runtime we run on: deno, bun or node. */
-export function runtimeName(): string {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  return g.Deno ? 'deno' : g.Bun ? 'bun' : 'node';
-}
-
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labels = (pairs: Record<string, string>) => {
   const text = Object.entries(pairs)

@@ -65,6 +65,8 @@ export interface ToxNodeOptions {
   proxy?: ProxyOptions;
   /** Receives toxcore's own log lines (enables toxcore logging, which costs time). */
   onToxcoreLog?: (entry: ToxcoreLogEntry) => void;
+  /** After how long offline a friend no longer keeps iterations fast (ms). Default OFFLINE_SETTLED_MS; for tests. */
+  offlineSettledMs?: number;
 }
 
 export interface ProxyOptions {
@@ -98,6 +100,8 @@ export interface FriendHint {
 
 export type SendResult = { ok: true } | { ok: false; error: CustomPacketError };
 const SENT: SendResult = { ok: true };
+/** A friend offline this long is no longer looked for with fast iterations (ToxNode.settled). */
+export const OFFLINE_SETTLED_MS = 120_000;
 
 export type ToxNodeEvents = {
   selfConnection: [status: Connection];
@@ -111,6 +115,8 @@ export type ToxNodeEvents = {
 };
 
 type PendingEvent = () => void;
+/** The tag of a queued event that is not a packet (packets are queued as friend number, data). */
+const EVENT = -1;
 
 export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSink {
   private readonly x: ToxcoreExports;
@@ -119,7 +125,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   private readonly id: number;
   private readonly sendBuffer: BytePtr;
   private readonly errBuffer: ErrPtr;
-  private readonly pending: PendingEvent[] = [];
+  /**
+   * Events of the current iteration, in order, two slots each: (friend number, packet) for a
+   * received packet, (EVENT, closure) for anything else. No closure per packet: a receiver
+   * queues one per 1.4 kB.
+   */
+  private readonly pending: Array<number | Uint8Array | PendingEvent> = [];
   private sendqRefused = false;
   private closed = false;
   /** Set when all traffic goes through a proxy: names are then never resolved locally. */
@@ -164,6 +175,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     super();
     this.x = toxcore.exports;
     this.onToxcoreLog = options.onToxcoreLog;
+    this.offlineSettledMs = options.offlineSettledMs ?? OFFLINE_SETTLED_MS;
     this.id = toxcore.register(this);
     this.scheduler = new IterationScheduler(() => this.iterateOnce(), () => this.settled());
     const udpPort = prepared.reservedUdp?.port ?? 0;
@@ -306,6 +318,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       const err = scratch.err();
       const friend = this.x.tox_friend_add(this.ptr(), scratch.copyIn(id.bytes), scratch.copyIn(text), text.length, err);
       if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
+      this.offlineSince.set(friend >>> 0, performance.now());
+      this.settledAt = -Infinity;
       this.scheduler.wake();
       return friend >>> 0;
     });
@@ -318,6 +332,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       const err = scratch.err();
       const friend = this.x.tox_friend_add_norequest(this.ptr(), scratch.copyIn(key), err);
       if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
+      this.offlineSince.set(friend >>> 0, performance.now());
+      this.settledAt = -Infinity;
       this.scheduler.wake();
       return friend >>> 0;
     });
@@ -410,6 +426,20 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   }
 
   /**
+   * Whether a friend that still calls our previous DHT key (it kept running while we restarted
+   * at the same address) is told our current one at once (wasm/tt_connect.c, patch 0005): on
+   * for a new node; off when the user turns address hints off.
+   */
+  answerStaleCalls(on: boolean): void {
+    this.x.tt_answer_stale_calls(this.ptr(), on ? 1 : 0);
+  }
+
+  /** How many calls to our previous DHT key were answered so far (see answerStaleCalls). */
+  get staleCallsAnswered(): number {
+    return this.x.tt_stale_calls_answered(this.ptr()) >>> 0;
+  }
+
+  /**
    * Sends our pending friend request to a friend straight to its address, sealed to its onion
    * data key (from an invite), beside the copy that goes through the onion (wasm/tt_connect.c):
    * the same packet the friend's announce node would deliver. 'sent', or 'not-pending' when the
@@ -453,6 +483,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       code = ok ? 0 : this.readErrBuffer();
     }
     if (code === 0) {
+      if (!options.uncontrolled) this.scheduler.busy();
       this.scheduler.wake();
       return SENT;
     }
@@ -473,7 +504,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   /** SocketOwner: a socket of ours has data or room (`firstByte`: a datagram's kind). */
   wake(firstByte?: number): void {
     if (firstByte !== undefined && !urgentDatagram(firstByte)) this.scheduler.wakeLazily();
-    else this.scheduler.wake();
+    else this.scheduler.wake(true);
   }
 
   private iterateOnce(): number {
@@ -490,7 +521,17 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     return this.closed ? 1000 : this.x.tox_iteration_interval(tox);
   }
 
-  /** Every friend (at least one) connected: idle iterations may wait longer (IterationScheduler). */
+  /**
+   * Idle iterations may wait longer (IterationScheduler) when no friend is being looked for in
+   * earnest: every friend is connected directly (UDP), or has been offline or behind a TCP relay
+   * only for OFFLINE_SETTLED_MS (since it
+   * went offline, was added, or this node started); a node without friends once it has run
+   * that long. A server whose other friends come online
+   * once a week iterated 20 times a second all week; toxcore's own search for an offline
+   * friend runs on timers of seconds (onion announce requests every 3 s, doubling with every
+   * unanswered round; DHT requests every 20 s), and the packets of a friend that comes back
+   * (cookie, handshake, data) wake the node at once whether it is settled or not.
+   */
   private settled(): boolean {
     if (this.closed || this.tox === 0) return false;
     // Asked up to a few dozen times a second: the answer is kept for half a second (a friend
@@ -498,33 +539,54 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     const now = performance.now();
     if (now - this.settledAt < 500) return this.settledCache;
     const friends = this.friends();
-    this.settledCache = friends.length > 0 && friends.every((f) => this.friendConnectionStatus(f) !== 'none');
+    this.settledCache =
+      friends.length === 0
+        ? now - this.createdAt >= this.offlineSettledMs // a new node without friends: getting onto the network, waiting for its first request
+        : friends.every((f) => this.friendConnectionStatus(f) === 'udp' || now - (this.offlineSince.get(f) ?? this.createdAt) >= this.offlineSettledMs);
     this.settledAt = now;
     return this.settledCache;
   }
   private settledCache = false;
   private settledAt = -Infinity;
+  private readonly createdAt = performance.now();
+  private readonly offlineSettledMs: number;
+  /** When each friend went offline or was added (performance.now()); none: since createdAt. */
+  private readonly offlineSince = new Map<number, number>();
 
   private dispatchPending(): void {
     // Events queued during tox_iterate; a listener may close the node, which stops the rest.
-    for (let i = 0; i < this.pending.length && !this.closed; i++) this.pending[i]!();
-    this.pending.length = 0;
+    const pending = this.pending;
+    for (let i = 0; i < pending.length && !this.closed; i += 2) {
+      const tag = pending[i] as number;
+      if (tag === EVENT) (pending[i + 1] as PendingEvent)();
+      else this.emit('losslessPacket', tag, pending[i + 1] as Uint8Array);
+    }
+    pending.length = 0;
+  }
+
+  private queueEvent(event: PendingEvent): void {
+    this.pending.push(EVENT, event);
   }
 
   onSelfConnection(status: number): void {
-    this.pending.push(() => this.emit('selfConnection', connection(status)));
+    this.queueEvent(() => this.emit('selfConnection', connection(status)));
   }
 
   onFriendRequest(publicKey: Uint8Array, message: Uint8Array): void {
-    this.pending.push(() => this.emit('friendRequest', { publicKey: toHex(publicKey), message }));
+    this.queueEvent(() => this.emit('friendRequest', { publicKey: toHex(publicKey), message }));
   }
 
   onFriendConnection(friendNumber: number, status: number): void {
-    this.pending.push(() => this.emit('friendConnection', friendNumber, connection(status)));
+    // Offline, or through a TCP relay only, while toxcore looks for a direct UDP path (its DHT
+    // searches and hole punching run on its iterations): not settled for OFFLINE_SETTLED_MS.
+    if (status !== 2) this.offlineSince.set(friendNumber, performance.now());
+    else this.offlineSince.delete(friendNumber);
+    this.settledAt = -Infinity; // asked again at the next iteration
+    this.queueEvent(() => this.emit('friendConnection', friendNumber, connection(status)));
   }
 
   onFriendLosslessPacket(friendNumber: number, data: Uint8Array): void {
-    this.pending.push(() => this.emit('losslessPacket', friendNumber, data));
+    this.pending.push(friendNumber, data);
   }
 
   onLog(level: number, file: string, line: number, func: string, message: string): void {

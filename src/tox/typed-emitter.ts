@@ -12,6 +12,11 @@ type AnyListener = (...args: unknown[]) => void;
 
 export class TypedEmitter<Events extends EventMap> {
   private readonly listeners = new Map<keyof Events, Set<AnyListener>>();
+  /**
+   * What emit calls: a copy of each set, made when the set changes (not per emit: the node
+   * emits per received packet). Listeners added during an emit wait for the next one.
+   */
+  private readonly snapshots = new Map<keyof Events, readonly AnyListener[]>();
   private listenerErrorHandler: ((error: unknown, event: string) => void) | undefined;
 
   /** Where a listener's exception goes instead of becoming an uncaught exception. */
@@ -24,11 +29,12 @@ export class TypedEmitter<Events extends EventMap> {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
     set.add(listener as unknown as AnyListener);
+    this.snapshots.delete(event);
     return this;
   }
 
   off<E extends keyof Events>(event: E, listener: Listener<Events[E]>): this {
-    this.listeners.get(event)?.delete(listener as unknown as AnyListener);
+    if (this.listeners.get(event)?.delete(listener as unknown as AnyListener)) this.snapshots.delete(event);
     return this;
   }
 
@@ -45,9 +51,13 @@ export class TypedEmitter<Events extends EventMap> {
   }
 
   protected emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
-    const set = this.listeners.get(event);
-    if (!set) return;
-    for (const listener of [...set]) {
+    let snapshot = this.snapshots.get(event);
+    if (!snapshot) {
+      const set = this.listeners.get(event);
+      if (!set) return;
+      this.snapshots.set(event, (snapshot = [...set]));
+    }
+    for (const listener of snapshot) {
       try {
         listener(...args);
       } catch (error) {
@@ -69,5 +79,6 @@ export class TypedEmitter<Events extends EventMap> {
 
   protected removeAllListeners(): void {
     this.listeners.clear();
+    this.snapshots.clear();
   }
 }

@@ -10,21 +10,31 @@
  *   1. urgent frames (ACK, PONG: their order against data does not matter);
  *   2. frames of tunnel 0 (HELLO, PING, reverse-tunnel control);
  *   3. tunnels whose next frame is small (a keystroke, an OPEN, a CLOSE) before bulk data;
- *   4. bulk data round-robin, one packet per tunnel per turn (fair shares).
- * Order within a tunnel is kept. A tunnel stops reading its socket while its own queue is above
- * TUNNEL_HIGH_WATER_BYTES or the friend's above HIGH_WATER_BYTES ({@link congestedFor}).
+ *   4. bulk data by deficit round-robin: each tunnel with data may send up to QUANTUM_BYTES
+ *      per turn (one full packet), so shares are equal in bytes.
+ * Order within a tunnel is kept. Fair from the first byte: a tunnel stops reading its socket
+ * while its own queue is above its share of HIGH_WATER_BYTES (split evenly among the tunnels
+ * with data queued; at least MIN_SHARE_BYTES, at most TUNNEL_HIGH_WATER_BYTES) and resumes below
+ * half of it ({@link congestedFor}). There is no friend-wide pool for the first tunnel to fill:
+ * with one, the tunnels that read first filled it, and the rest (woken in the same fixed order)
+ * found it full again: 8 streams shared 2.4:1 (median) and once 48:1.
  *
  * Control frames (not DATA) may skip toxcore's congestion control, within a budget of their
  * own, when nothing of theirs is queued: they are few, and an ACK must not wait behind the
  * data it unblocks. DATA never skips it.
  */
+import { setImmediate } from 'node:timers';
 import { FrameType, HEADER_SIZE } from '../protocol/frame.ts';
 import type { ToxNode } from '../tox/tox-node.ts';
 
-/** Queued bytes of the friend above which all its tunnels stop reading (resumed below half). */
+/** Queued bytes of the friend, split among its tunnels with data (best-effort replies drop above it). */
 const HIGH_WATER_BYTES = 512 * 1024;
-/** Queued bytes of one tunnel above which it stops reading (resumed below half). */
+/** Most bytes one tunnel may queue (resumed below half). */
 const TUNNEL_HIGH_WATER_BYTES = 128 * 1024;
+/** Least share of a tunnel, however many tunnels have data (a dozen full packets). */
+const MIN_SHARE_BYTES = 16 * 1024;
+/** Bytes a tunnel may send per round-robin turn: one full lossless packet. */
+const QUANTUM_BYTES = 1373;
 /**
  * Tunnels stop at their high-water marks, so only a peer that makes us answer a flood of
  * requests while taking none of our packets can queue this much: its tunnels fail and the
@@ -58,6 +68,8 @@ class PacketQueue {
   private packets: Uint8Array[] = [];
   private head = 0;
   bytes = 0;
+  /** Deficit round-robin: bytes this queue may still send in its current turn. */
+  deficit = 0;
 
   get empty(): boolean {
     return this.head === this.packets.length;
@@ -95,14 +107,15 @@ export class FriendLink {
   /** Per tunnel id (CONTROL for tunnel 0); only non-empty queues are kept. */
   private readonly queues = new Map<number, PacketQueue>();
   private queuedBytes = 0;
-  private wasCongested = false;
+  /** Tunnels told to stop reading ({@link congestedFor}), in the order they were. */
+  private readonly blocked = new Set<number>();
   /** Best-effort replies dropped because the link was full. */
   droppedReplies = 0;
   /** Packets sent outside toxcore's congestion control. */
   uncontrolledSent = 0;
   private budget = UNCONTROLLED_BURST;
   private budgetAt: number | undefined;
-  private readonly writableListeners = new Set<() => void>();
+  private readonly writableListeners = new Map<number, Set<() => void>>();
 
   /**
    * `undeliverable` is told when toxcore refuses a packet for good (the friend is not
@@ -127,9 +140,16 @@ export class FriendLink {
 
   private sendOne(packet: Uint8Array, id: number): void {
     const queue = this.queues.get(id);
-    // Nothing of this tunnel waits: it may go at once, past other tunnels' bulk data when small
-    // (or when nothing at all waits).
-    if (!queue && this.urgent.empty && (this.queuedBytes === 0 || packet.length <= SMALL_PACKET_BYTES) && this.trySend(packet)) return;
+    // A small frame (a keystroke, an OPEN, a CLOSE) with nothing of its tunnel waiting goes at
+    // once, past other tunnels' bulk data. Bulk data always waits for the flush at the end of
+    // this turn of the event loop: sent at once, the first tunnel to read its socket filled
+    // toxcore's window (up to 128 packets) before the others, reading in the same turn, were
+    // queued at all; now they share from the first byte.
+    if (packet.length <= SMALL_PACKET_BYTES) {
+      if (!queue && this.urgent.empty && this.trySend(packet)) return;
+    } else {
+      this.scheduleFlush();
+    }
     if (this.queuedBytes + packet.length > MAX_QUEUED_BYTES) {
       this.undeliverable(`the friend takes none of our packets (${MAX_QUEUED_BYTES >> 20} MiB queued)`);
       return;
@@ -138,7 +158,6 @@ export class FriendLink {
     if (!target) this.queues.set(id, (target = new PacketQueue()));
     target.push(packet);
     this.queuedBytes += packet.length;
-    if (this.congestedFor(id)) this.wasCongested = true;
   }
 
   /**
@@ -197,14 +216,47 @@ export class FriendLink {
     return this.queuedBytes >= HIGH_WATER_BYTES;
   }
 
-  /** True while the tunnel should stop reading its socket. */
-  congestedFor(tunnelId: number): boolean {
-    return this.congested || (this.queues.get(tunnelId)?.bytes ?? 0) >= TUNNEL_HIGH_WATER_BYTES;
+  /**
+   * The most a tunnel may queue now: an even split of HIGH_WATER_BYTES among the tunnels with
+   * data queued (this one included), within [MIN_SHARE_BYTES, TUNNEL_HIGH_WATER_BYTES].
+   */
+  private shareOf(tunnelId: number): number {
+    const tunnels = this.queues.size - (this.queues.has(CONTROL) ? 1 : 0) + (this.queues.has(tunnelId) ? 0 : 1);
+    return Math.min(TUNNEL_HIGH_WATER_BYTES, Math.max(MIN_SHARE_BYTES, HIGH_WATER_BYTES / Math.max(1, tunnels)));
   }
 
-  onWritable(listener: () => void): () => void {
-    this.writableListeners.add(listener);
-    return () => this.writableListeners.delete(listener);
+  /**
+   * True while the tunnel should stop reading its socket (its queue is at its share); its
+   * {@link onWritable} listeners are called once the queue is below half of it.
+   */
+  congestedFor(tunnelId: number): boolean {
+    const congested = (this.queues.get(tunnelId)?.bytes ?? 0) >= this.shareOf(tunnelId);
+    if (congested) this.blocked.add(tunnelId);
+    return congested;
+  }
+
+  /** `listener` is called when tunnel `tunnelId`, told it was congested, may read again. */
+  onWritable(tunnelId: number, listener: () => void): () => void {
+    let set = this.writableListeners.get(tunnelId);
+    if (!set) this.writableListeners.set(tunnelId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.writableListeners.get(tunnelId) === set) this.writableListeners.delete(tunnelId);
+    };
+  }
+
+  private flushScheduled = false;
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** A flush once the I/O callbacks of this event-loop turn have run (setImmediate). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.scheduledFlush);
   }
 
   /** Called on the node's 'drain': sends what toxcore now accepts, in the order described above. */
@@ -216,17 +268,33 @@ export class FriendLink {
       while (open && !queue.empty && queue.peek()!.length <= SMALL_PACKET_BYTES) open = this.sendHead(queue);
       if (queue.empty) this.queues.delete(id);
     }
-    // Bulk: one packet per tunnel per turn. The map's order is least recently served first: a
-    // tunnel served goes to its end, so the next flush goes on where this one stopped.
+    // Bulk: deficit round-robin, QUANTUM_BYTES per tunnel per turn. The map's order is least
+    // recently served first: a tunnel served goes to its end; one that toxcore refused mid-turn
+    // stays first with what is left of its turn, so the next flush goes on where this one stopped.
     while (open && this.queues.size > 0) {
       const [id, queue] = this.queues.entries().next().value!;
-      if (!(open = this.sendHead(queue))) break;
+      if (queue.deficit < queue.peek()!.length) queue.deficit += QUANTUM_BYTES;
+      while (!queue.empty && queue.peek()!.length <= queue.deficit) {
+        const length = queue.peek()!.length;
+        if (!(open = this.sendHead(queue))) break;
+        queue.deficit -= length;
+      }
+      if (!open) break;
       this.queues.delete(id);
-      if (!queue.empty) this.queues.set(id, queue);
+      if (queue.empty) queue.deficit = 0;
+      else this.queues.set(id, queue);
     }
-    if (this.wasCongested && !this.anyAboveHalf()) {
-      this.wasCongested = false;
-      for (const listener of [...this.writableListeners]) listener();
+    this.notifyWritable();
+  }
+
+  /** Tells the blocked tunnels whose queue fell below half their share that they may read. */
+  private notifyWritable(): void {
+    if (this.blocked.size === 0) return;
+    const ready: number[] = [];
+    for (const id of this.blocked) if ((this.queues.get(id)?.bytes ?? 0) < this.shareOf(id) / 2) ready.push(id);
+    for (const id of ready) {
+      this.blocked.delete(id);
+      for (const listener of [...(this.writableListeners.get(id) ?? [])]) listener();
     }
   }
 
@@ -246,12 +314,6 @@ export class FriendLink {
     return true;
   }
 
-  private anyAboveHalf(): boolean {
-    if (this.queuedBytes >= HIGH_WATER_BYTES / 2) return true;
-    for (const queue of this.queues.values()) if (queue.bytes >= TUNNEL_HIGH_WATER_BYTES / 2) return true;
-    return false;
-  }
-
   describe(): string {
     let packets = 0;
     for (const queue of this.queues.values()) packets += queue.length;
@@ -263,5 +325,6 @@ export class FriendLink {
     while (!this.urgent.empty) this.urgent.shift();
     this.queues.clear();
     this.queuedBytes = 0;
+    this.blocked.clear();
   }
 }

@@ -22,6 +22,9 @@ export interface LivenessOptions {
   rttEveryMs?: number;
 }
 
+/** The shortest wait between two checks (a moment just passed is checked this soon). */
+const MIN_CHECK_MS = 50;
+
 export type LivenessState = 'stopped' | 'alive' | 'unresponsive';
 
 export class PeerLiveness {
@@ -36,7 +39,8 @@ export class PeerLiveness {
   private pingOutstanding = false;
   private probeDelay: number;
   private nextProbe = 0;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  /** The next check, armed for the earliest moment tick() can have something to do. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly pingAfterMs: number;
   private readonly deadAfterMs: number;
   private readonly firstProbeMs: number;
@@ -67,13 +71,11 @@ export class PeerLiveness {
     this.lastTraffic = now;
     this.pingOutstanding = false;
     this.probeDelay = this.firstProbeMs;
-    const tick = Math.max(100, Math.min(500, this.pingAfterMs / 2));
-    this.timer = setInterval(() => this.tick(), tick);
-    this.timer.unref?.();
+    this.arm(now);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.state = 'stopped';
     this.since = 0;
@@ -85,8 +87,34 @@ export class PeerLiveness {
     if (this.state === 'unresponsive') {
       this.state = 'alive';
       this.probeDelay = this.firstProbeMs;
+      if (this.timer) this.arm(now); // the next probe may be far off; the next ping is not
       this.changed('alive', 0);
     }
+  }
+
+  /**
+   * Arms the timer for the earliest moment tick() may act (a ping due, the dead time reached,
+   * the next probe). This used to be a 500 ms interval per friend: two wakes a second of an
+   * otherwise idle process, for each friend online. Packets that arrive meanwhile only move
+   * these moments later: the timer then finds nothing to do and is armed again.
+   */
+  private arm(now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    let due: number;
+    if (this.state === 'alive') {
+      due = Math.min(this.lastHeard + this.deadAfterMs, Math.max(this.lastHeard, this.lastPing) + this.pingAfterMs);
+      if (this.rttEveryMs !== undefined) due = Math.min(due, Math.max(this.lastPing + this.rttEveryMs, this.lastTraffic + this.pingAfterMs));
+    } else {
+      due = this.nextProbe;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.state === 'stopped') return;
+      const at = Date.now();
+      this.tick(at);
+      if ((this.state as LivenessState) !== 'stopped' && !this.timer) this.arm(at);
+    }, Math.max(MIN_CHECK_MS, due - now));
+    this.timer.unref?.();
   }
 
   /** A packet other than PING/PONG arrived: the link carries traffic. */

@@ -95,7 +95,7 @@ export class Tunnel {
     private readonly options: TunnelOptions,
   ) {
     this.state = initialState;
-    this.stopWatchingLink = link.onWritable(() => this.pump());
+    this.stopWatchingLink = link.onWritable(id, () => this.pump());
     input.pause();
     input.on('data', (chunk: Uint8Array) => {
       this.pendingOut.push(chunk);

@@ -79,10 +79,16 @@ export interface ToxcoreExports {
   tt_friend_get_hint(tox: ToxPtr, friendNumber: number, dhtKey: BytePtr, address: BytePtr, addressSize: number, port: ErrPtr): number;
   /** Ours (wasm/tt_connect.c): reach a friend at a remembered DHT key (and address); 0 ok, 1 no friend, 2 bad address, 3 connected. */
   tt_friend_reach(tox: ToxPtr, node: number, friendNumber: number, dhtKey: BytePtr, address: BytePtr, port: number): number;
+  /** Ours (wasm/tt_connect.c): answer (1) or not (0) a friend still calling our previous DHT key. */
+  tt_answer_stale_calls(tox: ToxPtr, on: number): void;
+  /** Ours (wasm/tt_connect.c): how many such calls were answered. */
+  tt_stale_calls_answered(tox: ToxPtr): number;
   /** Ours (wasm/tt_connect.c): our onion data key (32 bytes), for invites. */
   tt_self_get_onion_key(tox: ToxPtr, out: BytePtr): void;
   /** Ours (wasm/tt_connect.c): our pending friend request straight to an address; 0 sent, 1 no friend, 2 bad address, 3 none pending, 4 not sent. */
   tt_friend_request_direct(tox: ToxPtr, friendNumber: number, onionKey: BytePtr, address: BytePtr, port: number): number;
+  /** Ours (wasm/tt_glue.c, wasm/tt_box.c): 1 when packets are sealed by the SIMD box (it agreed with libsodium), 0 by libsodium. */
+  tt_box_in_use(): number;
 }
 
 /** The names above, for the check against wasm/exports.txt. */
@@ -94,5 +100,6 @@ export const EXPORTED_FUNCTION_NAMES = [
   'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
   'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
   'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tt_forget_friend_request', 'tox_get_savedata_size', 'tox_get_savedata',
-  'tt_friend_get_hint', 'tt_friend_reach', 'tt_self_get_onion_key', 'tt_friend_request_direct',
+  'tt_friend_get_hint', 'tt_friend_reach', 'tt_answer_stale_calls', 'tt_stale_calls_answered', 'tt_self_get_onion_key', 'tt_friend_request_direct',
+  'tt_box_in_use',
 ] as const satisfies readonly (keyof ToxcoreExports)[];

@@ -119,6 +119,35 @@ function requireCsprng(): void {
   }
 }
 
+/**
+ * The smallest module that uses a 128-bit vector: (func (result v128) v128.const i32x4 0 0 0 0).
+ * Binary format: magic and version; type section (one func type, no params, result v128 =
+ * 0x7b); function section; code section (no locals, v128.const = 0xfd 0x0c and 16 bytes, end).
+ */
+const WASM_SIMD_PROBE: Uint8Array<ArrayBuffer> = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00,
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, ...new Array<number>(16).fill(0), 0x0b,
+]);
+
+/** True when the runtime's WebAssembly has 128-bit SIMD (the packet cipher, wasm/tt_box.c, uses it). */
+export function hasWasmSimd(validate: (bytes: Uint8Array<ArrayBuffer>) => boolean = (bytes) => WebAssembly.validate(bytes)): boolean {
+  try {
+    return validate(WASM_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Without SIMD the module would not compile at all: say so instead of WebAssembly's CompileError. */
+export function requireWasmSimd(validate?: (bytes: Uint8Array<ArrayBuffer>) => boolean): void {
+  if (!hasWasmSimd(validate)) {
+    throw new ToxtunnelError(
+      'NO_WASM_SIMD',
+      "this runtime's WebAssembly has no SIMD (128-bit vectors), which toxtunnel's packet encryption uses: use Node >= 20, Bun or Deno",
+    );
+  }
+}
+
 let loading: Promise<ToxcoreModule> | undefined;
 
 /** Loads and initialises the wasm module (once; retried after a failure). */
@@ -149,6 +178,7 @@ function optimiseWasmEagerly(): void {
 
 async function instantiate(): Promise<ToxcoreModule> {
   requireCsprng();
+  requireWasmSimd();
   optimiseWasmEagerly();
   // Filled once the exports exist; emscripten keeps this very object as Module.ttHost.
   const ttHost: Record<string, unknown> = {};

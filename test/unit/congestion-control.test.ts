@@ -13,6 +13,7 @@ interface Sim {
   sim_update(i: number, now: number): void;
   sim_on_acked(i: number, count: number): void;
   sim_on_rtt(i: number, now: number, rtt: number): void;
+  sim_on_resent(i: number, count: number): void;
   sim_on_refused(i: number): void;
   sim_on_written(i: number): void;
   sim_allowance(i: number): number;
@@ -100,7 +101,10 @@ function simulate(spec: LinkSpec, seed = 1): SimResult {
     for (const r of resends.get(t) ?? []) flows[r.flow]!.resendReady += r.count;
     resends.delete(t);
 
-    for (let f = 0; f < spec.flows; f++) {
+    // The flows take turns in a rotating order: with a full drop-tail queue, the first to
+    // send after the bottleneck frees a slot gets it, and a fixed order would lock the others out.
+    for (let k = 0; k < spec.flows; k++) {
+      const f = (k + t) % spec.flows;
       const flow = flows[f]!;
       cc.sim_update(f, t);
       const enqueue = (resent: boolean) => {
@@ -115,6 +119,7 @@ function simulate(spec: LinkSpec, seed = 1): SimResult {
       const resend = Math.min(flow.resendReady, cc.sim_tokens(f));
       if (resend > 0) {
         cc.sim_take(f, resend);
+        cc.sim_on_resent(f, resend);
         flow.resendReady -= resend;
         for (let i = 0; i < resend; i++) enqueue(true);
       }

@@ -117,7 +117,7 @@ test('a tunnel above its high-water mark stops reading, others do not; it resume
   const { node, link } = setup();
   node.budget = 0;
   let writable = 0;
-  link.onWritable(() => writable++);
+  link.onWritable(1, () => writable++);
   for (let i = 0; i < 100; i++) link.send(data(1, 1367)); // 136.8 kB: above 128 KiB
   assert.ok(link.congestedFor(1));
   assert.not.ok(link.congestedFor(2), 'another tunnel of the friend may still read');
@@ -156,6 +156,39 @@ test('clear() forgets everything queued', () => {
   link.flush();
   assert.is(node.sent.length, 0);
   assert.not.ok(link.congestedFor(1));
+});
+
+test('bulk shares are equal in bytes, not packets (deficit round-robin)', () => {
+  const { node, link } = setup();
+  node.budget = 0;
+  for (let i = 0; i < 400; i++) link.send(data(1, 600)); // half-size packets
+  for (let i = 0; i < 200; i++) link.send(data(2, 1367));
+  for (let round = 0; round < 30; round++) {
+    node.budget = 9;
+    link.flush();
+    const a = dataOf(node.sent, 1).reduce((n, p) => n + p.length, 0);
+    const b = dataOf(node.sent, 2).reduce((n, p) => n + p.length, 0);
+    // Within one turn (a full packet of 1373 bytes with its header) of each other.
+    assert.ok(Math.abs(a - b) <= 1373, `after ${node.sent.length} packets: ${a} vs ${b} bytes`);
+  }
+});
+
+test('with 8 tunnels queued each may queue only its share; the first to read cannot take them all', () => {
+  const { node, link } = setup();
+  node.budget = 0;
+  let blocked = 0;
+  for (let id = 1; id <= 8; id++) {
+    let queued = 0;
+    while (!link.congestedFor(id)) {
+      link.send(data(id, 1367));
+      queued += 1373;
+    }
+    blocked++;
+    // A share is 512 KiB split among the tunnels with data, at most 128 KiB: the 8th tunnel
+    // still gets 64 KiB (docs/transport.md), never nothing.
+    assert.ok(queued >= 64 * 1024, `tunnel ${id} queued ${queued} bytes before it was stopped`);
+  }
+  assert.is(blocked, 8);
 });
 
 test.run();

@@ -55,6 +55,50 @@ test('a wake during a stretched wait iterates at once (a round trip must not wai
   assert.ok(calls.at(-1)! - woke < 15, `served ${(calls.at(-1)! - woke).toFixed(1)} ms after the wake`);
 });
 
+test('after a wake, a settled node iterates once more at toxcore\'s 50 ms, then its stretched interval resumes (no new climb from 50 ms)', async () => {
+  const { s, calls } = scheduler(50, true);
+  s.start();
+  await sleep(2400); // 0, 50, 100, 200, 400, 800 ms: the stretch is at its 800 ms
+  const woke = performance.now();
+  s.wake();
+  await sleep(1100);
+  s.stop();
+  const after = calls.filter((t) => t >= woke);
+  const gaps = after.slice(1).map((t, i) => t - after[i]!);
+  // The wake, ~50 ms later the follow-up, then 800 ms (before: 50, 100, 200, 400 ms).
+  assert.ok(after.length === 3, `${after.length} iterations in the 1.1 s after the wake; gaps ${gaps.map((g) => g.toFixed(0)).join(', ')}`);
+  assert.ok(gaps[0]! >= 45 && gaps[0]! < 200, `follow-up after ${gaps[0]!.toFixed(0)} ms`);
+  assert.ok(gaps[1]! >= 700, `then ${gaps[1]!.toFixed(0)} ms`);
+});
+
+test('two wakes from sockets within 300 ms (a handshake, not a keepalive) start the 50 ms rhythm again', async () => {
+  const { s, calls } = scheduler(50, true);
+  s.start();
+  await sleep(2400); // the stretch is at its 800 ms
+  s.wake(true);
+  await sleep(100);
+  const second = performance.now();
+  s.wake(true);
+  await sleep(400);
+  s.stop();
+  const after = calls.filter((t) => t >= second);
+  // The wake, then 50, 50, 100, 200 ms: by 400 ms at least 4 iterations (a resumed stretch: 2).
+  assert.ok(after.length >= 4, `${after.length} iterations in the 400 ms after the second wake`);
+});
+
+test('data waiting for send budget (within()) ends a settled node\'s stretch: a transfer\'s start is not held to one step per 800 ms', async () => {
+  const { s, calls } = scheduler(50, true);
+  s.start();
+  await sleep(2400); // the stretch is at its 800 ms
+  const asked = performance.now();
+  s.within(50);
+  await sleep(400);
+  s.stop();
+  const after = calls.filter((t) => t >= asked);
+  // 50 ms (the budget), then 50, 50, 100 ms: 3 or more by 400 ms (stretched: 1).
+  assert.ok(after.length >= 3, `${after.length} iterations in the 400 ms after within(50)`);
+});
+
 test('toxcore\'s short intervals (more to send) are never stretched', async () => {
   const { s, calls } = scheduler(5, true);
   s.start();

@@ -287,4 +287,52 @@ test('SENDQ: the tunnel stops reading at the link\'s high-water mark and resumes
   assert.is(hash(dataSent(node)), hash(chunks), '1 MiB through SENDQ refusals, intact');
 });
 
+test('8 tunnels of one friend starting together share the link within 2:1 from the first byte', async () => {
+  // The bench's "8 streams" on a fake link: every tunnel has megabytes to send at once,
+  // toxcore takes a few dozen packets per iteration (its congestion window), and the peer
+  // acknowledges what was sent. Shares are compared at several points of the first 4 MB.
+  const node = new FakeNode();
+  let clock = 0;
+  const link = new FriendLink(node as unknown as ToxNode, 0, () => {}, () => (clock += 1));
+  const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+  const sentBy = new Map<number, number>(ids.map((id) => [id, 0]));
+  const tunnels = ids.map((id) => {
+    const input = new PassThrough();
+    const tunnel = new Tunnel(id, input, new PassThrough(), link, { closed: () => {} }, 'open', { target: 'test', peerHalfClose: () => false });
+    return { id, input, tunnel, acked: 0 };
+  });
+  node.budget = 48; // toxcore's window has room for a few dozen packets at first
+  for (const t of tunnels) for (let i = 0; i < 16; i++) t.input.write(pattern(64 * KiB, t.id * 100 + i)); // 1 MiB each, a socket's reads
+  await settle();
+  const count = () => {
+    for (const id of ids) sentBy.set(id, 0);
+    for (const f of node.frames) if (f.kind === 'data') sentBy.set(f.tunnelId, sentBy.get(f.tunnelId)! + f.payload.length);
+    return [...sentBy.values()];
+  };
+  const checkpoints = [512 * KiB, 1024 * KiB, 2048 * KiB, 4096 * KiB];
+  const ratios: string[] = [];
+  for (let round = 0; round < 20000 && checkpoints.length > 0; round++) {
+    node.budget = 24; // per iteration
+    link.flush();
+    const shares = count();
+    const total = shares.reduce((a, b) => a + b, 0);
+    if (total >= checkpoints[0]!) {
+      checkpoints.shift();
+      const ratio = Math.max(...shares) / Math.max(1, Math.min(...shares));
+      ratios.push(`${(total / KiB).toFixed(0)} KiB: ${ratio.toFixed(2)}:1`);
+      assert.ok(ratio <= 2, `after ${total} bytes the shares are ${shares.join(' ')} (${ratio.toFixed(1)}:1)`);
+    }
+    // The peer acknowledges what it received (the window frees), as every 16 KiB.
+    for (const t of tunnels) {
+      const got = sentBy.get(t.id)!;
+      if (got - t.acked >= ACK_EVERY) {
+        t.tunnel.receiveAck(got - t.acked);
+        t.acked = got;
+      }
+    }
+    await settle(1);
+  }
+  assert.is(checkpoints.length, 0, `all checkpoints reached (${ratios.join(', ')})`);
+});
+
 test.run();

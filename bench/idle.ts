@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/**
+ * Idle cost of a connected pair (issue 10: idle RSS ≤ 50 MiB per process, a connected but idle
+ * pair ≤ 0.2 % of a core each). Loopback only; run it in a private network namespace:
+ *   unshare -n sh -c 'ip link set lo up && node --import tsx bench/idle.ts [--runs 3] [--idle 60] [--mb 500]'
+ * Per fresh pair (new identities, a new native bootstrapd, dist/toxtunnel.mjs on Node): the
+ * first echo, 5 s to settle, then RSS of each process, its CPU over the idle window
+ * (/proc/<pid>/stat, 10 ms ticks), and, with --mb, RSS again after that many MB one way and
+ * a second idle window. Each figure: the median of the runs; every run printed.
+ * --env K=V (repeatable) sets a variable for both processes (NODE_OPTIONS=..., say).
+ */
+import { cpuMs, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
+import { echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+const runs = flag('--runs', 3);
+const idleSeconds = flag('--idle', 60);
+const mb = flag('--mb', 0);
+const env: Record<string, string> = {};
+args.forEach((a, i) => {
+  if (a === '--env') {
+    const [k, ...v] = args[i + 1]!.split('=');
+    env[k!] = v.join('=');
+  }
+});
+/** --server-flags '--cpu-prof ...': node flags for the server only (NODE_OPTIONS refuses some). */
+const serverFlags = args.includes('--server-flags') ? args[args.indexOf('--server-flags') + 1] : undefined;
+const P = { echo: 29401, sink: 29402, ttEcho: 29441, ttSink: 29442 };
+const sink = await Sink.start(P.sink);
+await startService(P.echo, (socket) => socket.pipe(socket));
+const forwards = [
+  { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
+  { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
+];
+const figures: Record<string, number[]> = {};
+const note = (name: string, v: number) => (figures[name] ??= []).push(v);
+console.log(`# idle probe: ${runs} fresh pairs, idle window ${idleSeconds} s${mb ? `, then ${mb} MB and again` : ''}; env ${JSON.stringify(env)}`);
+let portBase = 29800;
+for (let run = 0; run < runs; run++) {
+  portBase += 4;
+  const tenv = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, processEnv: env, ...(serverFlags ? { serverWrap: ['sh', '-c', `n=$1; shift; exec "$n" ${serverFlags} "$@"`, 'sh'] } : {}) });
+  try {
+    await serverOnline(tenv, 150_000);
+    const data = testData(1000, 2);
+    for (const started = Date.now(); ; ) {
+      try {
+        if (sha256(await echoRoundTrip(P.ttEcho, data, 60_000)) !== sha256(data)) throw new Error('first echo damaged');
+        break;
+      } catch (error) {
+        if (Date.now() - started > 120_000) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const pids = [tenv.server.child.pid!, tenv.client.child.pid!];
+    await new Promise((r) => setTimeout(r, 5000));
+    const rss0 = pids.map(rssMiB);
+    const idle = await idleCpu(pids, idleSeconds);
+    const rss1 = pids.map(rssMiB);
+    let line = `run ${run + 1}: connected RSS ${fmt(rss0[0])} / ${fmt(rss0[1])} MiB; idle CPU ${fmt(idle[0], 3)} % / ${fmt(idle[1], 3)} %, RSS after ${fmt(rss1[0])} / ${fmt(rss1[1])} MiB`;
+    note('rssConnectedServer', rss0[0]!);
+    note('rssConnectedClient', rss0[1]!);
+    note('idleCpuServer', idle[0]!);
+    note('idleCpuClient', idle[1]!);
+    note('rssIdleServer', rss1[0]!);
+    note('rssIdleClient', rss1[1]!);
+    if (mb) {
+      const cpu0 = cpuMs(pids);
+      const t = await oneWay(sink, P.ttSink, 1, mb * MB, 600_000);
+      const perMB = (cpuMs(pids) - cpu0) / mb;
+      await new Promise((r) => setTimeout(r, 3000));
+      const idle2 = await idleCpu(pids, idleSeconds);
+      const rss2 = pids.map(rssMiB);
+      note('mbps', t.mbps);
+      if (t.first4MBps !== undefined) note('first4MBps', t.first4MBps);
+      note('cpuMsPerMB', perMB);
+      note('idle2CpuServer', idle2[0]!);
+      note('idle2CpuClient', idle2[1]!);
+      note('rssAfterServer', rss2[0]!);
+      note('rssAfterClient', rss2[1]!);
+      line += `; ${mb} MB at ${fmt(t.mbps)} MB/s (first 4 MB ${fmt(t.first4MBps)}), CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB`;
+    }
+    console.log(line);
+  } finally {
+    await tenv.stop();
+  }
+}
+console.log('medians: ' + Object.entries(figures).map(([k, v]) => `${k} ${fmt(median(v), 3)}`).join(', '));
+process.exit(0);
