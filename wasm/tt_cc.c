@@ -339,3 +339,20 @@ uint32_t tt_cc_wait_ms(const Tt_Cc *cc)
     }
     return ms < 1.0 ? 1 : (uint32_t)(ms + 0.999);
 }
+
+void tt_cc_restart(Tt_Cc *cc, uint64_t now)
+{
+    const uint32_t acked = cc->acked;
+    const uint32_t written = cc->written;
+    const uint32_t resent = cc->resent;
+    tt_cc_init(cc, now);
+    cc->acked = acked;
+    cc->written = written;
+    cc->resent = resent;
+    cc->round_acked = acked;
+    cc->round_written = written;
+    cc->round_resent = resent;
+    for (unsigned i = 0; i <= TT_CC_SAMPLE_TICKS; ++i) {
+        cc->acked_ring[i] = acked;
+    }
+}

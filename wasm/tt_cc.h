@@ -165,5 +165,10 @@ double tt_cc_cwnd(const Tt_Cc *cc);
 bool tt_cc_window_full(const Tt_Cc *cc);
 /* Milliseconds until at least one token is due. */
 uint32_t tt_cc_wait_ms(const Tt_Cc *cc);
+/* The connection moved to another path (from a TCP relay to direct UDP): what was measured on
+ * the old one (rate, round trip) says nothing about the new one, so the controller starts over
+ * in STARTUP as on a new connection. The running counts of packets written, confirmed and
+ * resent go on (net_crypto's window through a relay is computed from them). */
+void tt_cc_restart(Tt_Cc *cc, uint64_t now);
 
 #endif

@@ -11,6 +11,7 @@ static Tt_Cc sims[SIMS];
 static Tt_Cc *sim(int i) { return &sims[(unsigned)i % SIMS]; }
 
 void sim_init(int i, double now) { tt_cc_init(sim(i), (uint64_t)now); }
+void sim_restart(int i, double now) { tt_cc_restart(sim(i), (uint64_t)now); }
 void sim_update(int i, double now) { tt_cc_update(sim(i), (uint64_t)now); }
 void sim_on_acked(int i, int count) { tt_cc_on_acked(sim(i), (uint32_t)count); }
 void sim_on_rtt(int i, double now, int rtt) { tt_cc_on_rtt(sim(i), (uint64_t)now, (uint32_t)rtt); }
