@@ -46,7 +46,7 @@
  * the estimate, so a connection that was idle resumes at its previous rate.
  *
  * Pure logic: no toxcore types, times in milliseconds from the caller, so tests can drive it
- * with a simulated clock and link (test/transport/*).
+ * with a simulated clock and link (test/unit/congestion-control.test.ts).
  */
 #ifndef TT_CC_H
 #define TT_CC_H
