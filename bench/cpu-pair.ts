@@ -12,12 +12,12 @@
  *                       on); JIT names in /tmp/perf-PID.map
  * --node-flags '...'    flags for both processes (--trace-gc: GC counts printed, logs in tmpdir)
  */
-import { echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echoesBeside, fmt, median, MB, oneWay, rtt, Sink } from './measure.ts';
+import { echoesBeside, firstEcho, fmt, median, MB, oneWay, rtt, Sink } from './measure.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
@@ -70,13 +70,7 @@ for (let pair = 0; pair < pairs; pair++) {
   const env = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards });
   try {
     await serverOnline(env, 150_000);
-    // The first small echo, byte-exact: the friend connection is up.
-    const data = testData(1000, 2);
-    const deadline = Date.now() + 120_000;
-    while (sha256(await echoRoundTrip(P.ttEcho, data, 60_000).catch(() => new Uint8Array(0))) !== sha256(data)) {
-      if (Date.now() > deadline) throw new Error('no first echo within 120 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await firstEcho(P.ttEcho); // the friend connection is up
     const pids = [env.server.child.pid!, env.client.child.pid!];
     const line: string[] = [];
     let perf: ReturnType<typeof spawn> | undefined;

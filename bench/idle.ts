@@ -9,8 +9,8 @@
  * a second idle window. Each figure: the median of the runs; every run printed.
  * --env K=V (repeatable) sets a variable for both processes (NODE_OPTIONS=..., say).
  */
-import { cpuMs, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
-import { echoRoundTrip, serverOnline, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
+import { cpuMs, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
+import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -42,16 +42,7 @@ for (let run = 0; run < runs; run++) {
   const tenv = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, processEnv: env, ...(serverFlags ? { serverWrap: ['sh', '-c', `n=$1; shift; exec "$n" ${serverFlags} "$@"`, 'sh'] } : {}) });
   try {
     await serverOnline(tenv, 150_000);
-    const data = testData(1000, 2);
-    for (const started = Date.now(); ; ) {
-      try {
-        if (sha256(await echoRoundTrip(P.ttEcho, data, 60_000)) !== sha256(data)) throw new Error('first echo damaged');
-        break;
-      } catch (error) {
-        if (Date.now() - started > 120_000) throw error;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await firstEcho(P.ttEcho);
     const pids = [tenv.server.child.pid!, tenv.client.child.pid!];
     await new Promise((r) => setTimeout(r, 5000));
     const rss0 = pids.map(rssMiB);

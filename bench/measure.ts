@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { startService, testData } from '../test/helpers/tunnel-env.ts';
+import { echoRoundTrip, sha256, startService, testData } from '../test/helpers/tunnel-env.ts';
 
 export const MB = 1e6;
 export const fmt = (n: number | undefined, d = 1) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(d));
@@ -258,4 +258,21 @@ export async function idleCpu(pids: number[], seconds: number): Promise<number[]
   const before = pids.map((p) => cpuMs([p]));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   return pids.map((p, i) => ((cpuMs([p]) - before[i]!) / (seconds * 1000)) * 100);
+}
+
+/**
+ * Echoes 1000 bytes through `port` until one comes back intact (the friend connection is up);
+ * ms from `since`. Gives up after `giveUpMs` from `since`.
+ */
+export async function firstEcho(port: number, since = Date.now(), giveUpMs = 120_000): Promise<number> {
+  const data = testData(1000, 4);
+  for (;;) {
+    try {
+      if (sha256(await echoRoundTrip(port, data, 30_000)) !== sha256(data)) throw new Error('echo damaged');
+      return Date.now() - since;
+    } catch (error) {
+      if (Date.now() - since > giveUpMs) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }

@@ -34,7 +34,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CliProcess, echoRoundTrip, runCli, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, type TunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { renderChart } from './chart.ts';
-import { cpuMs, echoesBeside, fmt, idleCpu, machine, MB, median, oneWay, rssMiB, rtt, Sink, type Transfer, udpRcvbufErrors } from './measure.ts';
+import { cpuMs, echoesBeside, firstEcho, fmt, idleCpu, machine, MB, median, oneWay, rssMiB, rtt, Sink, type Transfer, udpRcvbufErrors } from './measure.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -185,16 +185,7 @@ async function freshPair(options: { processEnv?: Record<string, string>; clientU
   const env = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, ...options });
   try {
     await serverOnline(env, 150_000);
-    const data = testData(1000, 2);
-    for (const started = Date.now(); ; ) {
-      try {
-        if (sha256(await echoRoundTrip(P.ttEcho, data, 60_000)) !== sha256(data)) throw new Error('first echo damaged');
-        break;
-      } catch (error) {
-        if (Date.now() - started > 120_000) throw error;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await firstEcho(P.ttEcho);
   } catch (error) {
     await env.stop();
     throw error;
@@ -371,20 +362,6 @@ await section('friends', async () => {
   }
 });
 
-/** Echoes through `port` until one comes back intact; ms from `since` (gives up after 60 s). */
-async function firstEcho(port: number, since: number): Promise<number> {
-  const data = testData(1000, 4);
-  for (;;) {
-    try {
-      if (sha256(await echoRoundTrip(port, data, 30_000)) !== sha256(data)) throw new Error('echo damaged');
-      return Date.now() - since;
-    } catch (error) {
-      if (Date.now() - since > 60_000) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
 /** A new identity with nothing but the running server's invite: its start -> its first echo. */
 async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
   const made = runCliSync(['invite', '-c', join(env.dir, 'server.yaml'), '--address', '127.0.0.1']);
@@ -393,7 +370,7 @@ async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
   const started = Date.now();
   const invited = runCli(['-m', 'client', '-d', dataDir, '--invite', made.stdout.trim(), '-L', `${P.invited}:127.0.0.1:${P.echo}`], { env: { TOXTUNNEL_BOOTSTRAP_MODE: 'none' } });
   try {
-    return await firstEcho(P.invited, started);
+    return await firstEcho(P.invited, started, 60_000);
   } finally {
     invited.signal('SIGTERM');
     await invited.exited(15_000).catch(() => invited.kill());
@@ -404,7 +381,7 @@ async function invitedFirstEcho(env: TunnelEnv): Promise<number> {
 // Issue 11: a side stopped (SIGTERM) and started again -> the first echo of a new connection.
 await section('restart', async () => {
   const path = 'toxtunnel';
-  const echoFrom = (since: number) => firstEcho(P.ttEcho, since);
+  const echoFrom = (since: number) => firstEcho(P.ttEcho, since, 60_000);
   for (let run = 0; run < (quick ? 1 : Math.min(runs, 3)); run++) {
     const { env } = await freshPair();
     try {
