@@ -5,7 +5,8 @@
  * (byte-exact, sha256), then 200 echoes and an echo every 50 ms beside an upload. Medians at
  * the end. Loopback only; run it in a private network namespace:
  *   unshare -n sh -c 'ip link set lo up && node --import tsx bench/cpu-pair.ts [--pairs 3] [--warm 3] [--mb 100]'
- * --dist a.mjs,b.mjs    bundles compared A/B, one per pair in turn ("a.mjs@--flag" adds node flags)
+ * --dist a.mjs,b.mjs    bundles compared A/B, one per pair in turn ("a.mjs@--flag" adds node flags,
+ *                       "a.mjs@--flag@K=V K2=V2" also sets environment variables, e.g. glibc's MALLOC_*)
  * --prof DIR            both processes run with --cpu-prof (profiles written when they stop)
  * --perf DIR            `perf record` (cpu-clock: on-CPU samples only, all threads) of both
  *                       processes during the warm streams (--perf-from 0: from the cold one
@@ -39,7 +40,7 @@ if (prof || perfDir || nodeFlags || dists.length) {
   const flags = `${prof ? `--cpu-prof --cpu-prof-dir=${JSON.stringify(prof)}` : perfDir ? '--perf-basic-prof' : ''} ${nodeFlags}`;
   const wrapper = join(dir, 'node-wrap.sh');
   // $1 is the CLI (dist/toxtunnel.mjs): TT_DIST replaces it when set.
-  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec ${JSON.stringify(process.execPath)} ${flags} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
+  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec env $TT_ENV ${JSON.stringify(process.execPath)} ${flags} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
   process.execPath = wrapper;
 }
 const P = { echo: 29501, sink: 29502, ttEcho: 29541, ttSink: 29542 };
@@ -61,10 +62,11 @@ let portBase = 29700;
 for (let pair = 0; pair < pairs; pair++) {
   portBase += 4;
   const variant = dists.length ? dists[pair % dists.length]! : '';
-  // A variant is a bundle, optionally with node flags: "a.mjs" or "a.mjs@--flag --flag".
+  // A variant is a bundle, optionally with node flags and environment: "a.mjs", "a.mjs@--flag --flag", "a.mjs@@K=V".
   if (variant) {
     process.env.TT_DIST = variant.split('@')[0];
     process.env.TT_FLAGS = variant.split('@')[1] ?? '';
+    process.env.TT_ENV = variant.split('@')[2] ?? '';
   }
   tag = variant ? `${variant.replace(/.*\//, '')} ` : '';
   const env = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards });

@@ -8,9 +8,14 @@
  * (/proc/<pid>/stat, 10 ms ticks), and, with --mb, RSS again after that many MB one way and
  * a second idle window. Each figure: the median of the runs; every run printed.
  * --env K=V (repeatable) sets a variable for both processes (NODE_OPTIONS=..., say).
+ * --flags '--a --b': node flags for both processes; --runtime bun|deno runs both on that runtime.
+ * --breakdown: where each process's RSS is (bench/smaps.ts), the median of each part, per role.
  */
+import { realpathSync } from 'node:fs';
 import { cpuMs, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
-import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { PARTS, rssParts } from './smaps.ts';
+import { type Runtime, runtimeCommand } from '../test/helpers/peer.ts';
+import { CLI, serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -26,6 +31,11 @@ args.forEach((a, i) => {
 });
 /** --server-flags '--cpu-prof ...': node flags for the server only (NODE_OPTIONS refuses some). */
 const serverFlags = args.includes('--server-flags') ? args[args.indexOf('--server-flags') + 1] : undefined;
+const bothFlags = args.includes('--flags') ? args[args.indexOf('--flags') + 1] : undefined;
+const runtime = (args.includes('--runtime') ? args[args.indexOf('--runtime') + 1] : 'node') as Runtime;
+const executable = runtimeCommand(runtime, CLI)[0];
+const breakdown = args.includes('--breakdown');
+const withFlags = (flags: string) => ['sh', '-c', `n=$1; shift; exec "$n" ${flags} "$@"`, 'sh'];
 const P = { echo: 29401, sink: 29402, ttEcho: 29441, ttSink: 29442 };
 const sink = await Sink.start(P.sink);
 await startService(P.echo, (socket) => socket.pipe(socket));
@@ -35,17 +45,37 @@ const forwards = [
 ];
 const figures: Record<string, number[]> = {};
 const note = (name: string, v: number) => (figures[name] ??= []).push(v);
-console.log(`# idle probe: ${runs} fresh pairs, idle window ${idleSeconds} s${mb ? `, then ${mb} MB and again` : ''}; env ${JSON.stringify(env)}`);
+console.log(`# idle probe: ${runs} fresh pairs on ${runtime}, idle window ${idleSeconds} s${mb ? `, then ${mb} MB and again` : ''}; env ${JSON.stringify(env)}${bothFlags ? `; flags ${bothFlags}` : ''}`);
+/** RSS by part (--breakdown) of the server and the client, noted as `<when>:<role>:<part>`. */
+const noteParts = (when: string, pids: number[]) => {
+  if (!breakdown) return;
+  pids.forEach((pid, i) => {
+    const role = i ? 'client' : 'server';
+    const parts = rssParts(pid, realpathSync(executable));
+    for (const part of PARTS) (partFigures[`${when}:${role}:${part}`] ??= []).push(parts[part]);
+    console.log(`  ${when} ${role}: ` + PARTS.map((p) => `${p} ${fmt(parts[p])}`).join(', '));
+  });
+};
+const partFigures: Record<string, number[]> = {};
 let portBase = 29800;
 for (let run = 0; run < runs; run++) {
   portBase += 4;
-  const tenv = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, processEnv: env, ...(serverFlags ? { serverWrap: ['sh', '-c', `n=$1; shift; exec "$n" ${serverFlags} "$@"`, 'sh'] } : {}) });
+  const serverWrap = serverFlags || bothFlags ? withFlags([bothFlags, serverFlags].filter(Boolean).join(' ')) : undefined;
+  const tenv = await startTunnelEnv({
+    ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 },
+    forwards,
+    processEnv: env,
+    runtime,
+    ...(serverWrap ? { serverWrap } : {}),
+    ...(bothFlags ? { clientWrap: withFlags(bothFlags) } : {}),
+  });
   try {
     await serverOnline(tenv, 150_000);
     await firstEcho(P.ttEcho);
     const pids = [tenv.server.child.pid!, tenv.client.child.pid!];
     await new Promise((r) => setTimeout(r, 5000));
     const rss0 = pids.map(rssMiB);
+    noteParts('connected', pids);
     const idle = await idleCpu(pids, idleSeconds);
     const rss1 = pids.map(rssMiB);
     let line = `run ${run + 1}: connected RSS ${fmt(rss0[0])} / ${fmt(rss0[1])} MiB; idle CPU ${fmt(idle[0], 3)} % / ${fmt(idle[1], 3)} %, RSS after ${fmt(rss1[0])} / ${fmt(rss1[1])} MiB`;
@@ -62,6 +92,7 @@ for (let run = 0; run < runs; run++) {
       await new Promise((r) => setTimeout(r, 3000));
       const idle2 = await idleCpu(pids, idleSeconds);
       const rss2 = pids.map(rssMiB);
+      noteParts('after', pids);
       note('mbps', t.mbps);
       if (t.first4MBps !== undefined) note('first4MBps', t.first4MBps);
       note('cpuMsPerMB', perMB);
@@ -74,6 +105,14 @@ for (let run = 0; run < runs; run++) {
     console.log(line);
   } finally {
     await tenv.stop();
+  }
+}
+if (breakdown) {
+  for (const when of ['connected', 'after']) {
+    for (const role of ['server', 'client']) {
+      if (!partFigures[`${when}:${role}:${PARTS[0]}`]) continue;
+      console.log(`median ${when} ${role}: ` + PARTS.map((p) => `${p} ${fmt(median(partFigures[`${when}:${role}:${p}`]!))}`).join(', '));
+    }
   }
 }
 console.log('medians: ' + Object.entries(figures).map(([k, v]) => `${k} ${fmt(median(v), 3)}`).join(', '));

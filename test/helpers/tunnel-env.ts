@@ -138,6 +138,8 @@ export interface TunnelEnvOptions {
   clientWrap?: string[];
   /** Extra environment of the client process only. */
   clientEnv?: Record<string, string>;
+  /** The runtime both processes run the CLI on (default node). */
+  runtime?: Runtime;
   /** Extra YAML lines under "tox:" (indented by two spaces already); server UDP (default true). */
   serverTox?: string[];
   clientTox?: string[];
@@ -206,7 +208,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     const id = runCliSync(['print-id', '-d', join(dir, 'server-data')]);
     const serverId = /[0-9A-F]{76}/.exec(id.stdout)?.[0];
     if (!serverId) throw new Error(`print-id gave no Tox ID: ${id.output}`);
-    const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
+    const server = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, runtime: options.runtime ?? 'node', ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
     processes.push(server);
     await server.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server start');
     let clientBootstrap = bootstrapYaml(bootstrapd, options.clientRelayPort);
@@ -238,6 +240,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
     const clientStartedAt = Date.now();
     const client = runCli(['-c', clientConfig, ...(options.extraClientArgs ?? [])], {
       env: { ...options.processEnv, ...options.clientEnv },
+      runtime: options.runtime ?? 'node',
       ...(options.clientWrap ? { wrap: options.clientWrap } : {}),
     });
     processes.push(client);
@@ -252,7 +255,7 @@ export async function startTunnelEnv(options: TunnelEnvOptions): Promise<TunnelE
       return `client state:${last(client)}\nserver state:${last(env.server)}`;
     };
     const restartServer = async () => {
-      const again = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
+      const again = runCli(['-c', serverConfig], { env: options.processEnv ?? {}, runtime: options.runtime ?? 'node', ...(options.serverWrap ? { wrap: options.serverWrap } : {}) });
       processes.push(again);
       env.server = again;
       await again.waitForOutput(/Tox ID: [0-9A-F]{76}/, 30_000, 'server restart');
