@@ -3,15 +3,16 @@
  * Loading the toxcore wasm module (once per process) and the host object its imports call
  * (wasm/library_tt_host.js forwards every tt_host_* / tt_event_* import here).
  *
- * The wasm bytes are embedded (build/wasm/toxcore-binary.mjs, base64) and handed to the
- * emscripten loader as `wasmBinary`, so nothing is fetched or read from disk: the same code
- * runs from the bundle on Node, Bun and Deno. `loadToxcore()` is memoised; after a failure
- * the next call tries again.
+ * The wasm bytes are embedded (build/wasm/toxcore-binary.mjs, base64) and instantiated here
+ * (emscripten's `instantiateWasm` hook), so nothing is fetched or read from disk: the same code
+ * runs from the bundle on Node, Bun and Deno. Nothing keeps the bytes once the module is
+ * compiled (handed over as `wasmBinary`, emscripten kept them, 0.35 MiB, for good).
+ * `loadToxcore()` is memoised; after a failure the next call tries again.
  */
 import { Buffer } from 'node:buffer';
 import { setFlagsFromString } from 'node:v8';
 import createToxcoreModule from '../../build/wasm/toxcore.mjs';
-import wasmBase64 from '../../build/wasm/toxcore-binary.mjs';
+import toxcoreWasmBase64 from '../../build/wasm/toxcore-binary.mjs';
 import { ToxtunnelError } from '../errors.ts';
 import { SocketTable, type SocketOwner } from '../net/socket-table.ts';
 import { EXPORTED_FUNCTION_NAMES, type ToxcoreExports } from './ffi.ts';
@@ -182,12 +183,20 @@ async function instantiate(): Promise<ToxcoreModule> {
   optimiseWasmEagerly();
   // Filled once the exports exist; emscripten keeps this very object as Module.ttHost.
   const ttHost: Record<string, unknown> = {};
-  const emscripten = await createToxcoreModule({
-    wasmBinary: Buffer.from(wasmBase64, 'base64'),
-    ttHost,
-    print: () => {},
-    printErr: () => {},
-  });
+  let failed: (error: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  const emscripten = await Promise.race([
+    createToxcoreModule({
+      instantiateWasm: (imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance) => void) => {
+        WebAssembly.instantiate(Buffer.from(toxcoreWasmBase64(), 'base64'), imports).then((result) => receive(result.instance), failed);
+        return {}; // emscripten waits for `receive`
+      },
+      ttHost,
+      print: () => {},
+      printErr: () => {},
+    }),
+    failure,
+  ]);
   const asm = emscripten.asm as Record<string, unknown>;
   const exports: Record<string, unknown> = { memory: asm.memory };
   for (const name of EXPORTED_FUNCTION_NAMES) {

@@ -8,6 +8,7 @@ declare module '*/build/wasm/toxcore.mjs' {
   export default createToxcoreModule;
 }
 declare module '*/build/wasm/toxcore-binary.mjs' {
-  const base64: string;
-  export default base64;
+  /** The module's bytes, base64. */
+  const toxcoreWasmBase64: () => string;
+  export default toxcoreWasmBase64;
 }
