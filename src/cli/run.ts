@@ -5,7 +5,7 @@
  * (close tunnels, save, exit 0). In pipe mode the process ends when the one tunnel does
  * (stdin EOF included).
  */
-import { tuneHeapForLongRun } from './heap-tuning.ts';
+import { collectWhenQuiet, tuneHeapForLongRun } from './heap-tuning.ts';
 import { type Instance, start } from '../app/instance.ts';
 import type { Logger } from '../app/logger.ts';
 import { type CliFlags, resolveConfig } from '../config/config.ts';
@@ -56,7 +56,12 @@ export async function run(flags: RunFlags): Promise<void> {
     notifier.ready(up);
     instance.on('server', (ready) => notifier.status(`${up}; server ${ready ? 'reachable' : 'not reachable'}`));
   }
+  const stopCollecting = collectWhenQuiet(() => {
+    const s = instance.stats();
+    return s.bytesIn + s.bytesOut;
+  });
   const stop = async () => {
+    stopCollecting();
     await control?.close().catch(() => {});
     await metrics?.close().catch(() => {});
     await instance.stop();
