@@ -9,7 +9,9 @@
  * - `malloc threads`: glibc's per-thread arenas: 64 MiB-aligned anonymous heaps (the part
  *   in use is read-write, the rest of the 64 MiB reserved with no access);
  * - `wasm memory`: the read-write start of a reservation of at least 1 GiB (V8 reserves 8 GiB
- *   plus guard pages for each wasm memory; Rss is the part touched, not the memory's size);
+ *   plus guard pages for each wasm memory; Rss is the part touched, not the memory's size). On
+ *   Bun, JavaScriptCore's own large reservations (its gigacages, ~1.3 MiB touched by a bare
+ *   `bun -e`) land here too;
  * - `code`: anonymous executable mappings (JIT code of JavaScript and wasm);
  * - `stacks`: `[stack]` and the thread stacks' mappings are not told apart from other anonymous
  *   memory, so only the main stack;
@@ -46,7 +48,7 @@ function parse(text: string): Mapping[] {
   return maps;
 }
 
-/** MiB resident per part; `executable` is the runtime's binary (default: this process's). */
+/** MiB resident per part; `executable` is the real path of the runtime's binary. */
 export function rssParts(pid: number, executable: string): Record<Part, number> {
   const maps = parse(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
   const parts = Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>;
