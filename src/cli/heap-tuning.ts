@@ -33,8 +33,8 @@ export function tuneHeapForLongRun(): void {
 
 /**
  * A full garbage collection, or undefined where the runtime offers none. Bun has Bun.gc; V8
- * (Node) exposes `gc` only to contexts made while --expose-gc is set, so one small context is
- * made for it (~0.3 MiB) and the flag is cleared again. Deno ignores V8 flags set at run time.
+ * (Node, Deno) exposes `gc` only to contexts made while --expose-gc is set, so one small context
+ * is made for it (~0.3 MiB) and the flag is cleared again.
  */
 export function fullGc(): (() => void) | undefined {
   const bun = (globalThis as { Bun?: { gc(sync: boolean): void } }).Bun;
