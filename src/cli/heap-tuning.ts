@@ -49,6 +49,39 @@ export function fullGc(): (() => void) | undefined {
   }
 }
 
+interface DenoFfi {
+  build: { os: string };
+  permissions: { querySync(p: { name: 'ffi' }): { state: string } };
+  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: Record<string, (...a: number[]) => number> };
+}
+
+/**
+ * glibc's malloc_trim(0), which hands back the free pages inside malloc's arenas, not only at
+ * their tops: on Deno on Linux, where FFI is allowed (`-A` or `--allow-ffi`; never prompted
+ * for), else undefined. Deno's own allocations kept 49-71 MiB of free memory in glibc's main
+ * arena after 200 MB one way (malloc_stats: 61 MB held, 4.6 MB in use). Node has no FFI.
+ */
+export function mallocTrim(): (() => void) | undefined {
+  const deno = (globalThis as { Deno?: DenoFfi }).Deno;
+  if (typeof deno?.dlopen !== 'function' || deno.build.os !== 'linux') return undefined;
+  try {
+    if (deno.permissions.querySync({ name: 'ffi' }).state !== 'granted') return undefined;
+    const libc = deno.dlopen('libc.so.6', { malloc_trim: { parameters: ['usize'], result: 'i32' } });
+    return () => void libc.symbols.malloc_trim!(0);
+  } catch {
+    return undefined; // not glibc
+  }
+}
+
+/** What collectWhenQuiet runs: a full collection, then (Deno) malloc_trim once the freed buffers are swept. */
+export function releaseMemory(gc = fullGc(), trim = mallocTrim()): (() => void) | undefined {
+  if (!gc) return undefined;
+  return () => {
+    gc();
+    if (trim) setTimeout(trim, 1000).unref?.();
+  };
+}
+
 /** Bytes moved through the tunnels since the last collection that earn the next one. */
 export const COLLECT_AFTER_BYTES = 8e6;
 /** How often the tunnels' byte counters are looked at while data flows or a collection is due. */
@@ -72,7 +105,7 @@ export const FIRST_COLLECTION_MS = 5000;
  */
 export function collectWhenQuiet(
   bytesMoved: () => number,
-  collect = fullGc(),
+  collect = releaseMemory(),
   timing = { everyMs: QUIET_CHECK_MS, idleMs: IDLE_CHECK_MS, firstMs: FIRST_COLLECTION_MS },
 ): () => void {
   if (!collect) return () => {};

@@ -5,7 +5,7 @@
 // a real collection that frees what nothing holds.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { COLLECT_AFTER_BYTES, collectWhenQuiet, fullGc } from '../../src/cli/heap-tuning.ts';
+import { COLLECT_AFTER_BYTES, collectWhenQuiet, fullGc, mallocTrim, releaseMemory } from '../../src/cli/heap-tuning.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const timing = { everyMs: 20, idleMs: 20, firstMs: 100 };
@@ -69,6 +69,23 @@ test('fullGc on Node collects: an object only a WeakRef holds is gone afterwards
   await sleep(0); // WeakRef targets are kept until the end of the current job
   gc!();
   assert.is(ref!.deref(), undefined);
+});
+
+test('releaseMemory: the collection at once, malloc_trim a second later (after the freed buffers are swept)', async () => {
+  const calls: Array<[string, number]> = [];
+  const t0 = Date.now();
+  releaseMemory(
+    () => calls.push(['gc', Date.now() - t0]),
+    () => calls.push(['trim', Date.now() - t0]),
+  )!();
+  assert.equal(calls.map((c) => c[0]), ['gc']);
+  await sleep(1100);
+  assert.equal(calls.map((c) => c[0]), ['gc', 'trim']);
+  assert.ok(calls[1]![1] >= 950, `trim at ${calls[1]![1]} ms`);
+});
+
+test('mallocTrim is Deno-only: undefined on Node', () => {
+  assert.is(mallocTrim(), undefined);
 });
 
 test.run();
