@@ -84,8 +84,9 @@ double tt_cc_cwnd(const Tt_Cc *cc)
 static double group_of(const Tt_Cc *cc)
 {
     /* Backlogged: refused for want of budget this round or the one before. A sender with
-     * nothing waiting (a keystroke on a quiet link) sends a lone packet at once. */
-    if (!cc->busy && !cc->was_busy) {
+     * nothing waiting (a keystroke on a quiet link) sends a lone packet at once; so does one
+     * that is resending (lossy path, tt_cc.h). */
+    if ((!cc->busy && !cc->was_busy) || cc->was_lossy || cc->resent != cc->round_resent) {
         return 1.0;
     }
     const double cap = burst_cap(cc);
@@ -182,6 +183,7 @@ static void set_rate(Tt_Cc *cc)
 static bool lossy_round(Tt_Cc *cc)
 {
     const uint32_t lost = cc->resent - cc->round_resent;
+    cc->was_lossy = lost > 0;
     const uint32_t sent = (uint32_t)(cc->written - cc->round_written) + lost;
     cc->round_resent = cc->resent;
     cc->round_written = cc->written;

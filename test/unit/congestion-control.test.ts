@@ -257,7 +257,8 @@ test(`15 backlogged flows sharing ~10 MB/s, iterated every ms, send in groups of
   const groups: number[] = [];
   const capacity = perMs(10);
   const r = simulate({
-    capacity: () => capacity, delayMs: 1, queueLimit: 2000, loss: 0, ackEveryMs: 4, packets: Infinity, flows: 15, durationMs: 6000,
+    // A queue deep enough that nothing is dropped (groups are for paths without resends).
+    capacity: () => capacity, delayMs: 1, queueLimit: 30000, loss: 0, ackEveryMs: 4, packets: Infinity, flows: 15, durationMs: 6000,
     onSend: (_flow, t, count) => {
       if (t >= 3000) groups.push(count);
     },
@@ -266,8 +267,23 @@ test(`15 backlogged flows sharing ~10 MB/s, iterated every ms, send in groups of
   const single = groups.filter((g) => g < SEND_QUANTUM).length;
   assert.ok(groups.length > 0);
   assert.ok(single <= groups.length * 0.05, `${single} of ${groups.length} groups below ${SEND_QUANTUM} packets`);
+  assert.is(sum(r.dropsAt, 0, 6000), 0, 'nothing dropped');
   const delivered = r.flows.reduce((n, f) => n + sum(f.deliveredAt, 3000, 6000), 0);
   assert.ok(delivered >= 0.9 * capacity * 3000, `delivered ${delivered} of ${Math.round(capacity * 3000)} packets the link could carry`);
+});
+
+test('a connection that is resending (5 % random loss, ~0.5 MB/s) does not hold new packets back for a group', () => {
+  let small = 0;
+  let all = 0;
+  simulate({
+    capacity: () => perMs(0.5), delayMs: 10, queueLimit: 30000, loss: 0.05, ackEveryMs: 10, packets: Infinity, flows: 1, durationMs: 4000,
+    onSend: (_flow, t, count) => {
+      if (t < 1000) return;
+      all++;
+      if (count < SEND_QUANTUM) small++;
+    },
+  }, 7);
+  assert.ok(all > 0 && small > all * 0.2, `${small} of ${all} groups below ${SEND_QUANTUM} packets`);
 });
 
 test('a connection with nothing waiting sends a lone packet at once (a keystroke is not held for a group)', () => {
