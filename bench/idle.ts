@@ -6,17 +6,24 @@
  * Per fresh pair (new identities, a new native bootstrapd, dist/toxtunnel.mjs on Node): the
  * first echo, 5 s to settle, then RSS of each process, its CPU over the idle window
  * (/proc/<pid>/stat, 10 ms ticks), and, with --mb, RSS again after that many MB one way and
- * a second idle window. Each figure: the median of the runs; every run printed.
+ * a second idle window, and with --settled S a third one of S seconds starting a minute after
+ * the transfer ended (the settled state). Each figure: the median of the runs; every run printed.
  * --env K=V (repeatable) sets a variable for both processes (NODE_OPTIONS=..., say).
+ * --dist a.mjs,b.mjs: bundles to compare, one per run in turn (A/B on a noisy machine; the
+ * medians are then per bundle).
  */
 import { cpuMs, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
 import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const runs = flag('--runs', 3);
 const idleSeconds = flag('--idle', 60);
 const mb = flag('--mb', 0);
+const settledSeconds = flag('--settled', 0);
 const env: Record<string, string> = {};
 args.forEach((a, i) => {
   if (a === '--env') {
@@ -26,6 +33,13 @@ args.forEach((a, i) => {
 });
 /** --server-flags '--cpu-prof ...': node flags for the server only (NODE_OPTIONS refuses some). */
 const serverFlags = args.includes('--server-flags') ? args[args.indexOf('--server-flags') + 1] : undefined;
+const dists = args.includes('--dist') ? args[args.indexOf('--dist') + 1]!.split(',').filter(Boolean) : [];
+if (dists.length) {
+  // The processes start through a wrapper that runs $TT_DIST in place of dist/toxtunnel.mjs.
+  const wrapper = join(mkdtempSync(join(tmpdir(), 'idle-')), 'node-wrap.sh');
+  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec ${JSON.stringify(process.execPath)} "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
+  process.execPath = wrapper;
+}
 const P = { echo: 29401, sink: 29402, ttEcho: 29441, ttSink: 29442 };
 const sink = await Sink.start(P.sink);
 await startService(P.echo, (socket) => socket.pipe(socket));
@@ -34,11 +48,16 @@ const forwards = [
   { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
 ];
 const figures: Record<string, number[]> = {};
-const note = (name: string, v: number) => (figures[name] ??= []).push(v);
+let tag = '';
+const note = (name: string, v: number) => (figures[tag + name] ??= []).push(v);
 console.log(`# idle probe: ${runs} fresh pairs, idle window ${idleSeconds} s${mb ? `, then ${mb} MB and again` : ''}; env ${JSON.stringify(env)}`);
 let portBase = 29800;
 for (let run = 0; run < runs; run++) {
   portBase += 4;
+  if (dists.length) {
+    process.env.TT_DIST = dists[run % dists.length];
+    tag = `${process.env.TT_DIST!.replace(/.*\//, '')} `;
+  }
   const tenv = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, processEnv: env, ...(serverFlags ? { serverWrap: ['sh', '-c', `n=$1; shift; exec "$n" ${serverFlags} "$@"`, 'sh'] } : {}) });
   try {
     await serverOnline(tenv, 150_000);
@@ -48,7 +67,7 @@ for (let run = 0; run < runs; run++) {
     const rss0 = pids.map(rssMiB);
     const idle = await idleCpu(pids, idleSeconds);
     const rss1 = pids.map(rssMiB);
-    let line = `run ${run + 1}: connected RSS ${fmt(rss0[0])} / ${fmt(rss0[1])} MiB; idle CPU ${fmt(idle[0], 3)} % / ${fmt(idle[1], 3)} %, RSS after ${fmt(rss1[0])} / ${fmt(rss1[1])} MiB`;
+    let line = `${tag}run ${run + 1} (pids ${pids.join(' / ')}): connected RSS ${fmt(rss0[0])} / ${fmt(rss0[1])} MiB; idle CPU ${fmt(idle[0], 3)} % / ${fmt(idle[1], 3)} %, RSS after ${fmt(rss1[0])} / ${fmt(rss1[1])} MiB`;
     note('rssConnectedServer', rss0[0]!);
     note('rssConnectedClient', rss0[1]!);
     note('idleCpuServer', idle[0]!);
@@ -58,9 +77,17 @@ for (let run = 0; run < runs; run++) {
     if (mb) {
       const cpu0 = cpuMs(pids);
       const t = await oneWay(sink, P.ttSink, 1, mb * MB, 600_000);
+      const ended = Date.now();
       const perMB = (cpuMs(pids) - cpu0) / mb;
       await new Promise((r) => setTimeout(r, 3000));
       const idle2 = await idleCpu(pids, idleSeconds);
+      let idle3: number[] | undefined;
+      if (settledSeconds) {
+        await new Promise((r) => setTimeout(r, Math.max(0, ended + 60_000 - Date.now())));
+        idle3 = await idleCpu(pids, settledSeconds);
+        note('idle3CpuServer', idle3[0]!);
+        note('idle3CpuClient', idle3[1]!);
+      }
       const rss2 = pids.map(rssMiB);
       note('mbps', t.mbps);
       if (t.first4MBps !== undefined) note('first4MBps', t.first4MBps);
@@ -69,12 +96,12 @@ for (let run = 0; run < runs; run++) {
       note('idle2CpuClient', idle2[1]!);
       note('rssAfterServer', rss2[0]!);
       note('rssAfterClient', rss2[1]!);
-      line += `; ${mb} MB at ${fmt(t.mbps)} MB/s (first 4 MB ${fmt(t.first4MBps)}), CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB`;
+      line += `; ${mb} MB at ${fmt(t.mbps)} MB/s (first 4 MB ${fmt(t.first4MBps)}), CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB${idle3 ? `; settled (${settledSeconds} s from 1 min after) ${fmt(idle3[0], 3)} % / ${fmt(idle3[1], 3)} %` : ''}`;
     }
     console.log(line);
   } finally {
     await tenv.stop();
   }
 }
-console.log('medians: ' + Object.entries(figures).map(([k, v]) => `${k} ${fmt(median(v), 3)}`).join(', '));
+for (const [k, v] of Object.entries(figures)) console.log(`${k}: median ${fmt(median(v), 3)}  [${v.map((x) => fmt(x, 3)).join(' ')}]`);
 process.exit(0);
