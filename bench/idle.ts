@@ -10,7 +10,8 @@
  * the transfer ended (the settled state). Each figure: the median of the runs; every run printed.
  * --env K=V (repeatable) sets a variable for both processes (NODE_OPTIONS=..., say).
  * --dist a.mjs,b.mjs: bundles to compare, one per run in turn (A/B on a noisy machine; the
- * medians are then per bundle).
+ * medians are then per bundle). --node-flags '...': node flags for both processes; with
+ * IDLE_DUMP=DIR each process's output is saved there (--node-flags --trace-gc: its GCs).
  */
 import { cpuMs, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
 import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
@@ -34,10 +35,12 @@ args.forEach((a, i) => {
 /** --server-flags '--cpu-prof ...': node flags for the server only (NODE_OPTIONS refuses some). */
 const serverFlags = args.includes('--server-flags') ? args[args.indexOf('--server-flags') + 1] : undefined;
 const dists = args.includes('--dist') ? args[args.indexOf('--dist') + 1]!.split(',').filter(Boolean) : [];
-if (dists.length) {
+/** --node-flags '...': node flags for both processes (--trace-gc: with IDLE_DUMP=DIR to keep the output). */
+if (args.includes('--node-flags')) process.env.TT_FLAGS = args[args.indexOf('--node-flags') + 1];
+if (dists.length || process.env.TT_FLAGS) {
   // The processes start through a wrapper that runs $TT_DIST in place of dist/toxtunnel.mjs.
   const wrapper = join(mkdtempSync(join(tmpdir(), 'idle-')), 'node-wrap.sh');
-  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec ${JSON.stringify(process.execPath)} "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
+  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec ${JSON.stringify(process.execPath)} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
   process.execPath = wrapper;
 }
 const P = { echo: 29401, sink: 29402, ttEcho: 29441, ttSink: 29442 };
@@ -56,7 +59,7 @@ for (let run = 0; run < runs; run++) {
   portBase += 4;
   if (dists.length) {
     process.env.TT_DIST = dists[run % dists.length];
-    tag = `${process.env.TT_DIST!.replace(/.*\//, '')} `;
+    tag = `${process.env.TT_DIST!.split('/').slice(-2).join('/')} `; // (dir/file: A and B may share a file name)
   }
   const tenv = await startTunnelEnv({ ports: { bootstrapUdp: portBase, bootstrapTcp: portBase + 1, toxFirst: 0 }, forwards, processEnv: env, ...(serverFlags ? { serverWrap: ['sh', '-c', `n=$1; shift; exec "$n" ${serverFlags} "$@"`, 'sh'] } : {}) });
   try {
@@ -99,6 +102,11 @@ for (let run = 0; run < runs; run++) {
       line += `; ${mb} MB at ${fmt(t.mbps)} MB/s (first 4 MB ${fmt(t.first4MBps)}), CPU ${fmt(perMB)} ms/MB; then idle CPU ${fmt(idle2[0], 3)} % / ${fmt(idle2[1], 3)} %, RSS ${fmt(rss2[0])} / ${fmt(rss2[1])} MiB${idle3 ? `; settled (${settledSeconds} s from 1 min after) ${fmt(idle3[0], 3)} % / ${fmt(idle3[1], 3)} %` : ''}`;
     }
     console.log(line);
+    // IDLE_DUMP=DIR: both processes' output (say, with --env NODE_OPTIONS=--trace-gc) saved there.
+    if (process.env.IDLE_DUMP) {
+      writeFileSync(join(process.env.IDLE_DUMP, `server-${run + 1}.log`), tenv.server.output);
+      writeFileSync(join(process.env.IDLE_DUMP, `client-${run + 1}.log`), tenv.client.output);
+    }
   } finally {
     await tenv.stop();
   }
