@@ -25,6 +25,7 @@ import { runDoctor } from '../doctor/doctor.ts';
 import { run, type RunFlags } from './run.ts';
 import { VERSION } from '../version.ts';
 import { resolveConfigSource } from '../config/config.ts';
+import { suggest } from '../config/schema.ts';
 import { allValues, lastValue, type ParsedFlags, protectArgv, unprotect } from './argv.ts';
 import { TUNTOX_ALIASES, TUNTOX_HELP, tuntoxFlags } from '../tuntox/cli-aliases.ts';
 
@@ -57,13 +58,30 @@ function usageMessage(message: string): string {
   if (unknown && commandName === 'init' && (unknown[1] === '-p' || unknown[1] === '--p')) {
     return 'init has no -p: the service port is --port (e.g. init ssh --port 2200); -p is the Tox relay port of a running server (tox.tcp_port in server.yaml)';
   }
-  if (unknown) return `unknown option ${unknown[1]} for ${commandName ? `toxtunnel ${commandName}` : 'the server/client run'}`;
+  if (unknown) {
+    const typed = asTyped(unknown[1]!);
+    return `unknown option ${typed} for ${commandName ? `toxtunnel ${commandName}` : 'the server/client run'}${typed.startsWith('--') ? suggest(typed, knownFlags()) : ''}`;
+  }
   const missingValue = /^option `(.+?) <.*` value is missing$/.exec(message);
   if (missingValue) return `${missingValue[1]} needs a value`;
   if (/^missing required args for command `close/.test(message)) return 'close needs the tunnel to close: toxtunnel close ID (the ids are in toxtunnel list)';
   const unused = /^Unused args: (.+)$/.exec(message);
   if (unused) return `unexpected argument${unused[1]!.includes(',') ? 's' : ''} ${unused[1]!.replace(/`/g, '')}`;
   return message;
+}
+
+/**
+ * cac names an unknown long option as it keys it, in camelCase (`--bootstrapMode` for
+ * `--bootstrap-mode`); our flags are all kebab-case, so say it as it was most likely typed.
+ */
+function asTyped(flag: string): string {
+  return flag.startsWith('--') ? `--${flag.slice(2).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : flag;
+}
+
+/** The long flags the matched command (or the server/client run) and every command accept. */
+function knownFlags(): string[] {
+  const options = [...(cli.matchedCommand?.options ?? []), ...cli.globalCommand.options];
+  return options.flatMap((option) => option.rawName.match(/--[a-zA-Z][\w-]*/g) ?? []);
 }
 
 // A closed stdout or stderr (a pager or `head` quit) is not an error of ours: a one-shot

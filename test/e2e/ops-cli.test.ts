@@ -255,6 +255,9 @@ test('errors: a sentence with the fix, exit 2 for usage/config, never a stack tr
     [['-m', 'client', '--server-id', clientKey, '-L', '1:h:2'], 2, /this is a public key \(64 hex characters\), not a whole Tox ID/],
     [['init', 'ssh', '-p', '2200', '-o', join(dir, 'init-p'), '--yes'], 2, /init has no -p: the service port is --port/],
     [['print-id', '-L', '1:h:2'], 2, /unknown option -L for toxtunnel print-id \(see toxtunnel print-id --help\)/],
+    // A long flag is named as typed (cac would say --serverId), with the closest real one.
+    [['-m', 'client', '--serverid', clientKey], 2, /unknown option --serverid for the server\/client run — did you mean "--server-id"\? \(see toxtunnel --help\)/],
+    [['status', '--jsn'], 2, /unknown option --jsn for toxtunnel status — did you mean "--json"\?/],
     [['-m', 'server', '-d', join(dir, 'm'), '--metrics', ':9464'], 2, /would publish the metrics/],
     [['bogus'], 2, /unknown command "bogus"/],
     [['close', '-c', serverYaml], 2, /close needs the tunnel to close: toxtunnel close ID/],
