@@ -21,7 +21,8 @@
  *   each second or a keepalive) is handled by that one iteration when toxcore is then quiet
  *   (owes no confirmation, misses no packet: tt_tox_quiet, patch 0012), and the stretch goes
  *   on; if not, toxcore's 50 ms follow-up serves the confirmation (0001: TT_ACK_MS after the
- *   packet came). Each keepalive used to get that follow-up, and two of them within CLUSTER_MS
+ *   packet came), and a timer iteration that still leaves toxcore owing (data arriving with a
+ *   gap) ends the stretch. Each keepalive used to get that follow-up, and two of them within CLUSTER_MS
  *   (a PING and the PONG to ours cross often) started the stretch again from 50 ms: a settled
  *   pair iterated 5 to 6 times a second for 2 datagrams received;
  * - a handshake datagram (cookie, CRYPTO_HS: wakeForHandshake) starts toxcore's 50 ms rhythm
@@ -234,7 +235,9 @@ export class IterationScheduler {
     const sending = sendingBefore || this.sending;
     if (this.running && !this.immediate) {
       let ms = Math.max(1, Math.min(due, 1000));
-      if (sending || due < TOX_IDLE_INTERVAL_MS || !this.settled()) {
+      if (sending || due < TOX_IDLE_INTERVAL_MS || !this.settled() || (byTimer && !this.quiet())) {
+        // (by the timer and still owing a confirmation or missing a packet: data is arriving,
+        // toxcore asks for missing packets every 10 ms at its next iterations)
         this.idleMs = 0;
       } else if (byTimer) {
         this.idleMs = Math.min(IDLE_MAX_MS, Math.max(ms, this.idleMs * 2));

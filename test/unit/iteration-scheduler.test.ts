@@ -60,13 +60,13 @@ class FakeClock implements SchedulerClock {
   }
 }
 
-function scheduler(due: number | (() => number), settled: boolean, quiet: () => boolean = () => true) {
+function scheduler(due: number | ((t: number) => number), settled: boolean, quiet: () => boolean = () => true) {
   const clock = new FakeClock();
   const calls: number[] = [];
   const s = new IterationScheduler(
     () => {
       calls.push(clock.t);
-      return typeof due === 'number' ? due : due();
+      return typeof due === 'number' ? due : due(clock.t);
     },
     () => settled,
     quiet,
@@ -111,8 +111,12 @@ test('a connected, idle pair: each datagram received costs one iteration; a pack
   // while handling it, confirms it: quiet), the PONG to our own PING every 5 s (confirmed at
   // the next iteration: not quiet until then), a DHT or onion datagram every 3 s.
   let owes = false;
+  let owedSince = 0;
   const { s, calls, clock } = scheduler(
-    () => 50,
+    (t) => {
+      if (owes && t >= owedSince + 4) owes = false; // toxcore confirms at its first iteration TT_ACK_MS after
+      return 50;
+    },
     true,
     () => !owes,
   );
@@ -128,6 +132,7 @@ test('a connected, idle pair: each datagram received costs one iteration; a pack
       t + 4400,
       () => {
         owes = true; // the PONG to ours: toxcore confirms it at its next iteration
+        owedSince = clock.t;
         s.wakeForPacket();
       },
     ]);
@@ -145,7 +150,7 @@ test('a connected, idle pair: each datagram received costs one iteration; a pack
       assert.is(calls.length, n + 1, 'the follow-up is not early');
       clock.advance(1);
       assert.is(calls.at(-1), at + TOX_IDLE_INTERVAL_MS, 'the confirmation is sent 50 ms later');
-      owes = false;
+      assert.not.ok(owes);
     }
   }
   clock.advanceTo(70_000);
@@ -174,6 +179,22 @@ test('a keepalive that leaves toxcore owing a confirmation is followed up at 50 
   assert.is(calls.at(-1), woke + TOX_IDLE_INTERVAL_MS);
   clock.advance(IDLE_MAX_MS);
   assert.is(calls.at(-1), woke + TOX_IDLE_INTERVAL_MS + IDLE_MAX_MS, 'no new climb from 50 ms');
+});
+
+test('data arriving with a gap (toxcore still misses a packet after the follow-up) ends the stretch: it asks again at its own pace', () => {
+  let owes = false;
+  const { s, calls, clock } = scheduler(50, true, () => !owes);
+  s.start();
+  clock.advanceTo(10_000);
+  owes = true; // a data packet after a missing one: toxcore asks for it again every 10 ms
+  s.wakeForPacket();
+  clock.advance(0);
+  const woke = calls.at(-1)!;
+  clock.advance(300);
+  assert.equal(calls.filter((t) => t >= woke), [woke, woke + 50, woke + 100, woke + 150, woke + 200, woke + 250, woke + 300]);
+  owes = false; // the packet came: the stretch climbs again
+  clock.advance(1000);
+  assert.equal(calls.filter((t) => t > woke + 300), [woke + 350, woke + 400, woke + 500, woke + 700, woke + 1100]);
 });
 
 test("after a wake by the application, a settled node iterates once more at toxcore's 50 ms, then its stretched interval resumes", () => {
