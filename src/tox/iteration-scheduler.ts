@@ -117,7 +117,7 @@ export class IterationScheduler {
 
   /**
    * Asks for an iteration as soon as the current callback returns. `fromPeer`: a socket
-   * brought something (a net_crypto datagram, TCP data): a second such wake within
+   * brought something (TCP data, a handshake datagram): a second such wake within
    * CLUSTER_MS of the last one means a conversation (a handshake, a transfer, a reconnect)
    * rather than an idle keepalive, and the settled node's stretch starts again from 50 ms,
    * since toxcore does some of a handshake's steps at its next iteration rather than at once.
