@@ -23,8 +23,8 @@ export interface LivenessOptions {
   /**
    * Milliseconds since the layer below last heard the peer (toxcore: any packet on the
    * friend's connection, such as the request packet a connected peer sends each second), or
-   * undefined. Asked before a PING for silence would go out or the peer would be declared
-   * unresponsive: a peer heard there is not silent, so an idle link needs no PINGs to stay
+   * undefined. Asked at each check while the peer is alive, before a PING for silence would go
+   * out or the peer would be declared unresponsive: a peer heard there is not silent, so an idle link needs no PINGs to stay
    * alive (they were one each way every pingAfterMs, and the PONGs, waking both processes).
    * It never revives an unresponsive peer: only a packet of ours does (heard()).
    */
@@ -149,7 +149,7 @@ export class PeerLiveness {
   tick(now = Date.now()): void {
     if (this.state === 'alive' && this.heardAgo) {
       const ago = this.heardAgo();
-      if (ago !== undefined && ago >= 0 && now - ago > this.lastHeard) this.lastHeard = Math.min(now, now - ago);
+      if (ago !== undefined && ago >= 0 && now - ago > this.lastHeard) this.lastHeard = now - ago;
     }
     const silent = now - this.lastHeard;
     if (this.state === 'alive') {
