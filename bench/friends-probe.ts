@@ -5,9 +5,13 @@
  * aggregate one-way MB/s, failed echoes, the kernel's UdpRcvbufErrors, CPU of the server and
  * of the clients together, and (--profile DIR) a V8 CPU profile of the server. Loopback only;
  * run it inside a private network namespace:
- *   unshare -n sh -c 'ip link set lo up && node --import tsx bench/friends-probe.ts [--friends 15] [--mb 5] [--runs 1] [--profile DIR]'
+ *   unshare -n sh -c 'ip link set lo up && node --import tsx bench/friends-probe.ts [--friends 15] [--mb 5] [--runs 1] [--profile DIR] [--syscalls] [--warm]'
+ * --syscalls: `perf stat` counts of the event loop's wakes (epoll_wait) and the socket calls of
+ * the server and of the clients together during the transfer (needs perf and tracepoints).
+ * --perf DIR: `perf record -g` of the server and of client 1 during the transfer (DIR/server.data,
+ * DIR/client.data; start the probe with NODE_OPTIONS=--perf-basic-prof for JavaScript names).
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CliProcess, echoRoundTrip, runCli, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
@@ -27,6 +31,27 @@ const ECHO = 29801;
  */
 const profiled = (dir: string) => ['sh', '-c', `n=$0; cli=$1; shift; exec "$n" --cpu-prof --cpu-prof-dir=${dir} "\${TT_PROFILE_CLI:-$cli}" "$@"`];
 const FIRST = 29900;
+
+const SYSCALLS = ['epoll_wait', 'epoll_pwait', 'sendmsg', 'sendmmsg', 'recvmsg', 'recvmmsg', 'write', 'writev', 'read'];
+
+/** perf stat of the syscalls above for `pids` until the returned function is called (then: the counts). */
+function countSyscalls(pids: number[]): () => Promise<Map<string, number>> {
+  const events = SYSCALLS.map((name) => `syscalls:sys_enter_${name}`).join(',');
+  const perf: ChildProcess = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', pids.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  perf.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return async () => {
+    perf.kill('SIGINT');
+    await new Promise((resolve) => perf.once('exit', resolve));
+    const counts = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const [value, , event] = line.split(',');
+      const name = event?.replace('syscalls:sys_enter_', '');
+      if (name && Number.isFinite(Number(value))) counts.set(name, Number(value));
+    }
+    return counts;
+  };
+}
 
 /** Datagrams the kernel dropped at each process's UDP sockets (/proc/net/udp{,6} "drops"). */
 function socketDrops(pids: number[]): Map<number, number> {
@@ -79,6 +104,9 @@ for (let run = 0; run < runs; run++) {
     }
     await Promise.all(clients.map((c) => c.waitForOutput(/Friend connection status: Connected/, 180_000, 'server online')));
     await Promise.all(clients.map((_, i) => echoRoundTrip(port(i), testData(1000, i), 120_000)));
+    // --warm: every friend echoes M MB once before the measured transfer (its JIT warmed up:
+    // what the measured figures then lack is the processes' start-up, compilation included).
+    if (args.includes('--warm')) await Promise.all(clients.map((_, i) => echoRoundTrip(port(i), testData(mb * MB, 50 + i), 300_000)));
     const serverPid = env.server.child.pid!;
     const clientPids = clients.map((c) => c.child.pid!);
     const drops = udpRcvbufErrors();
@@ -94,6 +122,14 @@ for (let run = 0; run < runs; run++) {
         return [u + Number(f[11]) * 10, k + Number(f[12]) * 10];
       }, [0, 0]);
     const us0 = [userSys([serverPid]), userSys(clientPids)];
+    const syscalls = args.includes('--syscalls') ? [countSyscalls([serverPid]), countSyscalls(clientPids)] : [];
+    const perfDir = args.includes('--perf') ? flag('--perf', '') : undefined;
+    if (perfDir) mkdirSync(perfDir, { recursive: true });
+    const recorders = perfDir
+      ? [[serverPid, 'server'], [clientPids[1]!, 'client']].map(([pid, name]) =>
+          spawn('perf', ['record', '-F', '1999', '-g', '-o', join(perfDir, `${name}.data`), '-p', String(pid)], { stdio: 'ignore' }),
+        )
+      : [];
     const started = performance.now();
     const windowStart = process.hrtime.bigint() / 1000n; // CLOCK_MONOTONIC µs, as the profiles' timestamps
     const data = testData(mb * MB, 77);
@@ -122,6 +158,12 @@ for (let run = 0; run < runs; run++) {
         `CPU server ${serverMs} ms (${fmt(serverMs / (seconds * 10))} % of a core, ${fmt(serverMs / (2 * total))} ms/MB), clients ${clientsMs} ms; ` +
         `finished at ${fmt(done[0], 1)} .. ${fmt(done[Math.floor(done.length / 2)], 1)} .. ${fmt(done.at(-1), 1)} s`,
     );
+    for (const recorder of recorders) recorder.kill('SIGINT');
+    await Promise.all(recorders.map((r) => new Promise((resolve) => r.once('exit', resolve))));
+    for (const [i, stop] of syscalls.entries()) {
+      const counts = await stop();
+      console.log(`  syscalls per MB echoed, ${i === 0 ? 'server' : 'clients together'}: ${[...counts].map(([name, n]) => `${name} ${fmt(n / total, 0)}`).join(', ')}`);
+    }
     const socketDrops1 = socketDrops([serverPid, ...clientPids]);
     const delta = [serverPid, ...clientPids].map((pid) => (socketDrops1.get(pid) ?? 0) - (socketDrops0.get(pid) ?? 0));
     const us1 = [userSys([serverPid]), userSys(clientPids)];

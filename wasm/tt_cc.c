@@ -80,6 +80,19 @@ double tt_cc_cwnd(const Tt_Cc *cc)
     return cwnd < floor ? floor : cwnd;
 }
 
+/* Packets a backlogged connection sends at a time (TT_CC_WAKE_TOKENS, tt_cc.h); 1 otherwise. */
+static double group_of(const Tt_Cc *cc)
+{
+    /* Backlogged: refused for want of budget this round or the one before. A sender with
+     * nothing waiting (a keystroke on a quiet link) sends a lone packet at once; so does one
+     * that is resending (lossy path, tt_cc.h). */
+    if ((!cc->busy && !cc->was_busy) || cc->was_lossy || cc->resent != cc->round_resent) {
+        return 1.0;
+    }
+    const double cap = burst_cap(cc);
+    return TT_CC_WAKE_TOKENS < cap ? TT_CC_WAKE_TOKENS : cap;
+}
+
 uint32_t tt_cc_allowance(const Tt_Cc *cc)
 {
     if (cc->tokens < 1.0) {
@@ -87,15 +100,20 @@ uint32_t tt_cc_allowance(const Tt_Cc *cc)
     }
     const double outstanding = (double)(uint32_t)(cc->written - cc->acked);
     const double room = tt_cc_cwnd(cc) - outstanding;
-    if (room < 1.0) {
+    const double allowance = room < cc->tokens ? room : cc->tokens;
+    /* New packets of a backlogged connection leave in groups (tokens and window room alike:
+     * confirmations that free a packet or two at a time would otherwise send them singly). */
+    if (allowance < group_of(cc)) {
         return 0;
     }
-    return (uint32_t)(room < cc->tokens ? room : cc->tokens);
+    return (uint32_t)allowance;
 }
 
+/* Whether new packets wait for confirmations (not for tokens): net_crypto then does not wake
+ * for tokens (crypto_run_interval), the confirmations' datagrams wake the node. */
 bool tt_cc_window_full(const Tt_Cc *cc)
 {
-    return (double)(uint32_t)(cc->written - cc->acked) + 1.0 > tt_cc_cwnd(cc);
+    return (double)(uint32_t)(cc->written - cc->acked) + group_of(cc) > tt_cc_cwnd(cc);
 }
 
 void tt_cc_on_refused(Tt_Cc *cc)
@@ -165,6 +183,7 @@ static void set_rate(Tt_Cc *cc)
 static bool lossy_round(Tt_Cc *cc)
 {
     const uint32_t lost = cc->resent - cc->round_resent;
+    cc->was_lossy = lost > 0;
     const uint32_t sent = (uint32_t)(cc->written - cc->round_written) + lost;
     cc->round_resent = cc->resent;
     cc->round_written = cc->written;
@@ -290,6 +309,7 @@ static void tick(Tt_Cc *cc, uint64_t now)
         const uint64_t span = now - cc->round_at;
         cc->round_at = now;
         end_round(cc, cc->busy, span);
+        cc->was_busy = cc->busy;
         cc->busy = false;
     }
     set_rate(cc);

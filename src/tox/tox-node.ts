@@ -134,6 +134,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
    */
   private readonly pending: Array<number | Uint8Array | PendingEvent> = [];
   private sendqRefused = false;
+  /** SENDQ answers so far (iterateOnce: did the listeners of an iteration meet a refusal?). */
+  private refusals = 0;
   private closed = false;
   /** Set when all traffic goes through a proxy: names are then never resolved locally. */
   private readonly proxied: boolean;
@@ -501,12 +503,13 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     }
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
     // 'drain' follows the next iteration, which comes when toxcore's next send budget is due
-    // (our congestion controller, wasm/tt_cc.h, says when: tox_iteration_interval).
+    // (our congestion controller, wasm/tt_cc.h, says when: tt_iteration_interval).
     // Once per iteration is enough (asking toxcore for the interval and arming a timer per
     // refused packet showed in profiles).
+    if (error === 'SENDQ') this.refusals++;
     if (error === 'SENDQ' && !this.sendqRefused) {
       this.sendqRefused = true;
-      this.scheduler.within(this.x.tox_iteration_interval(tox));
+      this.scheduler.within(this.x.tt_iteration_interval(tox));
     }
     return { ok: false, error };
   }
@@ -534,7 +537,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   private iterateOnce(): number {
     if (this.closed || this.tox === 0) return 1000;
     const tox = this.tox;
-    this.toxcore.callAs(this, () => this.x.tt_tox_iterate(tox, this.id));
+    const due = this.toxcore.callAs(this, () => this.x.tt_tox_iterate(tox, this.id));
+    const refusals = this.refusals;
     this.dispatchPending();
     if (this.closed) return 1000;
     if (this.sendqRefused) {
@@ -542,7 +546,10 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       this.emit('drain');
     }
     this.emit('iterate');
-    return this.closed ? 1000 : this.x.tox_iteration_interval(tox);
+    // `due` was asked before the listeners above ran; when toxcore refused what they sent, the
+    // next send budget may be due sooner (wasm/tt_cc.c), so ask again.
+    if (this.closed) return 1000;
+    return this.refusals !== refusals ? Math.min(due, this.x.tt_iteration_interval(tox)) : due;
   }
 
   /**

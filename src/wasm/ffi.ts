@@ -40,9 +40,11 @@ export interface ToxcoreExports {
     logEnabled: number,
     error: ErrPtr,
   ): ToxPtr | 0;
-  tt_tox_iterate(tox: ToxPtr, node: number): void;
+  /** Ours (wasm/tt_glue.c): one tox_iterate; returns tt_iteration_interval. */
+  tt_tox_iterate(tox: ToxPtr, node: number): number;
   tox_kill(tox: ToxPtr): void;
-  tox_iteration_interval(tox: ToxPtr): number;
+  /** Ours (wasm/tt_glue.c): tox_iteration_interval without its scan for received files (we accept none). */
+  tt_iteration_interval(tox: ToxPtr): number;
 
   tox_self_get_address(tox: ToxPtr, out: BytePtr): void;
   tox_self_get_public_key(tox: ToxPtr, out: BytePtr): void;
@@ -97,7 +99,7 @@ export interface ToxcoreExports {
 
 /** The names above, for the check against wasm/exports.txt. */
 export const EXPORTED_FUNCTION_NAMES = [
-  'malloc', 'free', 'tt_init', 'tt_tox_new', 'tt_tox_iterate', 'tox_kill', 'tox_iteration_interval',
+  'malloc', 'free', 'tt_init', 'tt_tox_new', 'tt_tox_iterate', 'tox_kill', 'tt_iteration_interval',
   'tox_self_get_address', 'tox_self_get_public_key', 'tox_self_get_dht_id', 'tox_self_get_udp_port',
   'tox_self_get_tcp_port', 'tox_self_get_connection_status', 'tox_self_get_nospam', 'tox_self_set_nospam',
   'tox_bootstrap', 'tox_add_tcp_relay', 'tox_friend_add', 'tox_friend_add_norequest', 'tox_friend_delete',

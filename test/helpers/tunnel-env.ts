@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { type Bootstrapd, startBootstrapd } from './bootstrapd.ts';
 import { ROOT, type Runtime, runtimeCommand } from './peer.ts';
 
-export const CLI = join(ROOT, 'dist/toxtunnel.mjs');
+/** The CLI under test; TOXTUNNEL_CLI names another bundle (A/B benchmarks of two builds). */
+export const CLI = process.env.TOXTUNNEL_CLI ?? join(ROOT, 'dist/toxtunnel.mjs');
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');

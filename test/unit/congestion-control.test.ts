@@ -43,6 +43,8 @@ interface LinkSpec {
   durationMs: number;
   /** At this ms every flow's connection moves to another path (tt_cc_restart). */
   restartAt?: number;
+  /** Told of every group of new packets a flow sends in one iteration (1 ms step). */
+  onSend?: (flow: number, t: number, count: number) => void;
 }
 
 interface FlowResult {
@@ -130,6 +132,7 @@ function simulate(spec: LinkSpec, seed = 1): SimResult {
       const want = spec.packets - flow.written;
       const send = Math.min(want, cc.sim_allowance(f));
       if (send > 0) cc.sim_take(f, send);
+      if (send > 0) spec.onSend?.(f, t, send);
       for (let i = 0; i < send; i++) {
         cc.sim_on_written(f);
         flow.written++;
@@ -244,6 +247,53 @@ test('two connections through one bottleneck share it within 2:1', () => {
   const b = sum(r.flows[1]!.deliveredAt, 4000, 10000);
   assert.ok(Math.max(a, b) <= 2 * Math.min(a, b), `shares ${a} : ${b}`);
   assert.ok(a + b >= 0.85 * capacity * 6000, `together ${((a + b) / 6000).toFixed(2)} packets/ms of ${capacity.toFixed(2)}`);
+});
+
+
+// wasm/tt_cc.h TT_CC_WAKE_TOKENS: a backlogged connection sends new packets this many at a time.
+const SEND_QUANTUM = 4;
+
+test(`15 backlogged flows sharing ~10 MB/s, iterated every ms, send in groups of ${SEND_QUANTUM} (not one packet per iteration), and still fill the link`, () => {
+  const groups: number[] = [];
+  const capacity = perMs(10);
+  const r = simulate({
+    // A queue deep enough that nothing is dropped (groups are for paths without resends).
+    capacity: () => capacity, delayMs: 1, queueLimit: 30000, loss: 0, ackEveryMs: 4, packets: Infinity, flows: 15, durationMs: 6000,
+    onSend: (_flow, t, count) => {
+      if (t >= 3000) groups.push(count);
+    },
+  });
+  // Each flow's share is ~0.5 packets per ms: one packet per iteration if sent as tokens come.
+  const single = groups.filter((g) => g < SEND_QUANTUM).length;
+  assert.ok(groups.length > 0);
+  assert.ok(single <= groups.length * 0.05, `${single} of ${groups.length} groups below ${SEND_QUANTUM} packets`);
+  assert.is(sum(r.dropsAt, 0, 6000), 0, 'nothing dropped');
+  const delivered = r.flows.reduce((n, f) => n + sum(f.deliveredAt, 3000, 6000), 0);
+  assert.ok(delivered >= 0.9 * capacity * 3000, `delivered ${delivered} of ${Math.round(capacity * 3000)} packets the link could carry`);
+});
+
+test('a connection that is resending (5 % random loss, ~0.5 MB/s) does not hold new packets back for a group', () => {
+  let small = 0;
+  let all = 0;
+  simulate({
+    capacity: () => perMs(0.5), delayMs: 10, queueLimit: 30000, loss: 0.05, ackEveryMs: 10, packets: Infinity, flows: 1, durationMs: 4000,
+    onSend: (_flow, t, count) => {
+      if (t < 1000) return;
+      all++;
+      if (count < SEND_QUANTUM) small++;
+    },
+  }, 7);
+  assert.ok(all > 0 && small > all * 0.2, `${small} of ${all} groups below ${SEND_QUANTUM} packets`);
+});
+
+test('a connection with nothing waiting sends a lone packet at once (a keystroke is not held for a group)', () => {
+  const flow = 15; // a controller of its own
+  cc.sim_init(flow, 0);
+  for (let t = 0; t <= 2000; t += 100) cc.sim_update(flow, t); // idle: tokens fill, never refused
+  assert.ok(cc.sim_allowance(flow) >= 1, 'allowed at once');
+  cc.sim_take(flow, 1);
+  cc.sim_on_written(flow);
+  assert.ok(cc.sim_allowance(flow) >= 1, 'and the next one too (its tokens are full)');
 });
 
 test.run();
