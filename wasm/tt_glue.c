@@ -248,3 +248,27 @@ int tt_forget_friend_request(Tox *tox, const uint8_t *public_key)
 {
     return remove_request_received(tox->m->fr, public_key);
 }
+
+/* --- what an idle host asks (patch 0012) ---------------------------------------------------- */
+
+bool tt_crypto_quiet(const Net_Crypto *c);                        /* patch 0012 */
+int64_t tt_crypto_heard_ms(const Net_Crypto *c, int crypt_connection_id); /* patch 0012 */
+
+/* 1 when toxcore owes no peer a confirmation and misses no packet: a settled host that just
+ * handled a datagram need not iterate again soon (src/tox/iteration-scheduler.ts). */
+int tt_tox_quiet(Tox *tox)
+{
+    return tt_crypto_quiet(tox->m->net_crypto) ? 1 : 0;
+}
+
+/* Milliseconds since the friend's connection last received a packet from it (toxcore's
+ * request packets, at least one a second, count), or -1 when not connected. */
+int tt_friend_heard_ms(Tox *tox, uint32_t friend_number)
+{
+    const Messenger *m = tox->m;
+    if (!m_friend_exists(m, (int32_t)friend_number)) return -1;
+    const int crypt_id = friend_connection_crypt_connection_id(m->fr_c, m->friendlist[friend_number].friendcon_id);
+    if (crypt_id == -1) return -1;
+    const int64_t ms = tt_crypto_heard_ms(m->net_crypto, crypt_id);
+    return ms < 0 ? -1 : ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}

@@ -167,7 +167,7 @@ async function startServer(config: ResolvedConfig, log: Logger): Promise<Instanc
     : undefined;
   const rates = new RateMeter();
   const seen = () => observe('server', server.runtime, server.stats, names, startedAt, rates);
-  const stopSampling = startRateSampling(rates, seen);
+  const stopSampling = startRateSampling(rates, seen, () => server.stats.totalBytes());
   watcher?.start();
   return {
     mode: 'server',
@@ -222,7 +222,7 @@ async function startClient(config: ResolvedConfig, log: Logger): Promise<Instanc
   );
   const rates = new RateMeter();
   const seen = () => observe('client', client.runtime, client.stats, names, startedAt, rates);
-  const stopSampling = startRateSampling(rates, seen);
+  const stopSampling = startRateSampling(rates, seen, () => client.stats.totalBytes());
   return {
     mode: 'client',
     toxId: client.runtime.node.address.text,

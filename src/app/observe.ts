@@ -71,16 +71,47 @@ export class RateMeter {
     return dt > 0 && db > 0 ? (db * 1000) / dt : 0;
   }
 
+  /** Samples every key again at `now` with its latest bytes (nothing moved since). */
+  hold(now: number): void {
+    for (const entry of this.samples.values()) {
+      entry.previous = entry.latest;
+      entry.latest = [now, entry.latest[1]];
+    }
+  }
+
   forget(keep: (key: string) => boolean): void {
     for (const key of this.samples.keys()) if (!keep(key)) this.samples.delete(key);
   }
 }
 
-/** Samples an instance's counters into a RateMeter every second (unref'd: it keeps nothing alive). */
-export function startRateSampling(meter: RateMeter, look: () => Observation): () => void {
+/**
+ * Samples an instance's counters into a RateMeter every second (unref'd: it keeps nothing
+ * alive). `total` (all bytes in and out, cheap) lets an idle instance skip the full look, which
+ * asks toxcore for every friend and its key: while it stays the same, every rate is 0 and
+ * stays 0; when it moves, the keys are sampled once more at the last quiet tick, so the next
+ * rate is over the last second, not over the whole quiet time.
+ */
+export function startRateSampling(meter: RateMeter, look: () => Observation, total?: () => number): () => void {
+  let lastTotal: number | undefined;
+  let quietSince: number | undefined;
+  let quietAt = 0;
   const tick = () => {
-    const seen = look();
     const now = Date.now();
+    if (total) {
+      const bytes = total();
+      if (bytes === lastTotal) {
+        if (quietSince === undefined) {
+          quietSince = now;
+          meter.hold(now); // the rates of the last second are 0 from now on
+        }
+        quietAt = now;
+        return;
+      }
+      if (quietSince !== undefined) meter.hold(quietAt);
+      quietSince = undefined;
+      lastTotal = bytes;
+    }
+    const seen = look();
     meter.sample('in', seen.bytesIn, now);
     meter.sample('out', seen.bytesOut, now);
     for (const f of seen.friends) {

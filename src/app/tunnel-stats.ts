@@ -128,6 +128,13 @@ export class TunnelStats {
     }));
   }
 
+  /** Bytes in and out of every tunnel since the start, together (cheap: for rate sampling). */
+  totalBytes(): number {
+    let bytes = this.closedBytesIn + this.closedBytesOut;
+    for (const { tunnel } of this.open.values()) bytes += tunnel.stats.bytesIn + tunnel.stats.bytesOut;
+    return bytes;
+  }
+
   snapshot(): StatsSnapshot {
     let bytesIn = this.closedBytesIn;
     let bytesOut = this.closedBytesOut;

@@ -88,29 +88,25 @@ export const COLLECT_AFTER_BYTES = 8e6;
 export const QUIET_CHECK_MS = 3000;
 /** …and while all is quiet and nothing is due (an idle process wakes for this twice a minute). */
 export const IDLE_CHECK_MS = 30_000;
-/** The first collection comes no earlier: start-up (compiling, bootstrapping, connecting) is over. */
-export const FIRST_COLLECTION_MS = 5000;
-
 /**
- * Runs one full collection when the tunnels have been quiet for a check interval, once after
- * start-up and again after every COLLECT_AFTER_BYTES moved. Neither V8 nor glibc gives memory
- * back on its own soon after a burst: V8's memory reducer waits for collections that an idle
- * process never triggers, so a bulk transfer's dead buffers (their bytes live in malloc, outside
- * V8's heap) and the old generation it grew stayed resident. Measured after 200 MB one way, fresh
- * pairs (bench/idle.ts --breakdown): the sender 3-6 MiB less, the receiver ~1 MiB; after start-up
- * ~1.8 MiB of V8 heap each. A collection of this heap (~10 MiB) takes 20-40 ms of CPU, at most
- * once per COLLECT_AFTER_BYTES: under 5 ms per MB moved. The counters are read every
- * QUIET_CHECK_MS while something is due or data flows, every IDLE_CHECK_MS otherwise (unref'd
- * timers). Returns the stop function.
+ * Runs one full collection when the tunnels have been quiet for a check interval after at least
+ * COLLECT_AFTER_BYTES moved. Neither V8 nor glibc gives memory back on its own soon after a
+ * burst: V8's memory reducer runs once about 8 s after start and then waits for collections that
+ * an idle process never triggers, so a bulk transfer's dead buffers (their bytes live in malloc,
+ * outside V8's heap) and the old generation it grew stayed resident. Measured after 200 MB one
+ * way: the sender 6.3 MiB less (one pair; medians of 3 fresh pairs 81.2 -> 77.2 MiB), the
+ * receiver ~1 MiB. A collection of this heap (~10 MiB) takes 20-40 ms of CPU, at most once per
+ * COLLECT_AFTER_BYTES: under 5 ms per MB moved. Start-up is left to the memory reducer. The
+ * counters are read every QUIET_CHECK_MS while something is due or data flows, every
+ * IDLE_CHECK_MS otherwise (unref'd timers). Returns the stop function.
  */
 export function collectWhenQuiet(
   bytesMoved: () => number,
   collect = releaseMemory(),
-  timing = { everyMs: QUIET_CHECK_MS, idleMs: IDLE_CHECK_MS, firstMs: FIRST_COLLECTION_MS },
+  timing = { everyMs: QUIET_CHECK_MS, idleMs: IDLE_CHECK_MS },
 ): () => void {
   if (!collect) return () => {};
-  const startedAt = Date.now();
-  let due = true; // start-up left garbage of its own
+  let due = false;
   let base = bytesMoved();
   let last = base;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -119,7 +115,7 @@ export function collectWhenQuiet(
     const quiet = now === last;
     last = now;
     if (now - base >= COLLECT_AFTER_BYTES) due = true;
-    if (quiet && due && Date.now() - startedAt >= timing.firstMs) {
+    if (quiet && due) {
       due = false;
       base = now;
       collect();

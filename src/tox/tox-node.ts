@@ -100,6 +100,8 @@ export interface FriendHint {
 
 export type SendResult = { ok: true } | { ok: false; error: CustomPacketError };
 const SENT: SendResult = { ok: true };
+/** toxcore network.h: NET_PACKET_CRYPTO_DATA, the datagrams of an established connection. */
+const NET_PACKET_CRYPTO_DATA = 0x1b;
 /** A friend offline this long is no longer looked for with fast iterations (ToxNode.settled). */
 export const OFFLINE_SETTLED_MS = 120_000;
 
@@ -179,7 +181,11 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     this.onToxcoreLog = options.onToxcoreLog;
     this.offlineSettledMs = options.offlineSettledMs ?? OFFLINE_SETTLED_MS;
     this.id = toxcore.register(this);
-    this.scheduler = new IterationScheduler(() => this.iterateOnce(), () => this.settled());
+    this.scheduler = new IterationScheduler(
+      () => this.iterateOnce(),
+      () => this.settled(),
+      () => this.tox !== 0 && this.x.tt_tox_quiet(this.tox) === 1,
+    );
     const udpPort = prepared.reservedUdp?.port ?? 0;
     const tcpPort = prepared.reservedListener?.port ?? 0;
     const savedata = options.savedata;
@@ -365,6 +371,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   /** Removes a friend; false if there was no such friend. */
   deleteFriend(friendNumber: number): boolean {
+    this.offlineSince.delete(friendNumber);
+    this.settledAt = -Infinity;
     return withScratch(this.x, (scratch) => this.x.tox_friend_delete(this.ptr(), friendNumber, scratch.err()) !== 0);
   }
 
@@ -485,8 +493,12 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       code = ok ? 0 : this.readErrBuffer();
     }
     if (code === 0) {
-      if (!options.uncontrolled) this.scheduler.busy();
-      this.scheduler.wake();
+      if (options.uncontrolled) {
+        this.scheduler.sentUncontrolled();
+      } else {
+        this.scheduler.busy();
+        this.scheduler.wake();
+      }
       return SENT;
     }
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
@@ -506,8 +518,20 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
 
   /** SocketOwner: a socket of ours has data or room (`firstByte`: a datagram's kind). */
   wake(firstByte?: number): void {
-    if (firstByte !== undefined && !urgentDatagram(firstByte)) this.scheduler.wakeLazily();
-    else this.scheduler.wake(true);
+    if (firstByte === undefined) this.scheduler.wake(true);
+    else if (firstByte === NET_PACKET_CRYPTO_DATA) this.scheduler.wakeForPacket();
+    else if (urgentDatagram(firstByte)) this.scheduler.wakeForHandshake();
+    else this.scheduler.wakeLazily();
+  }
+
+  /**
+   * Milliseconds since toxcore last received a packet on the friend's connection (toxcore's own
+   * request packets, which a connected peer sends at least once a second, count), or -1 when
+   * the friend is not connected.
+   */
+  friendHeardMs(friendNumber: number): number {
+    if (this.closed || this.tox === 0) return -1;
+    return this.x.tt_friend_heard_ms(this.tox, friendNumber);
   }
 
   private iterateOnce(): number {
@@ -541,18 +565,34 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
    */
   private settled(): boolean {
     if (this.closed || this.tox === 0) return false;
-    // Asked up to a few dozen times a second: the answer is kept for half a second (a friend
-    // that just went offline is searched for lazily that long at most).
+    // Asked after most iterations; the answer changes only with a friend's connection status
+    // (onFriendConnection), a friend added or deleted (all of which ask again), or when a
+    // friend's OFFLINE_SETTLED_MS run out, which is when it is asked again by itself.
     const now = performance.now();
-    if (now - this.settledAt < 500) return this.settledCache;
+    if (now < this.settledUntil && this.settledAt !== -Infinity) return this.settledCache;
     const friends = this.friends();
-    this.settledCache =
-      friends.length === 0
-        ? now - this.createdAt >= this.offlineSettledMs // a new node without friends: getting onto the network, waiting for its first request
-        : friends.every((f) => this.friendConnectionStatus(f) === 'udp' || now - (this.offlineSince.get(f) ?? this.createdAt) >= this.offlineSettledMs);
+    let until = Infinity;
+    let settled = true;
+    if (friends.length === 0) {
+      // a new node without friends: getting onto the network, waiting for its first request
+      settled = now - this.createdAt >= this.offlineSettledMs;
+      if (!settled) until = this.createdAt + this.offlineSettledMs;
+    }
+    for (const f of friends) {
+      if (this.friendConnectionStatus(f) === 'udp') continue;
+      const settlesAt = (this.offlineSince.get(f) ?? this.createdAt) + this.offlineSettledMs;
+      if (settlesAt > now) {
+        settled = false;
+        until = Math.min(until, settlesAt);
+      }
+    }
+    this.settledCache = settled;
+    this.settledUntil = until;
     this.settledAt = now;
-    return this.settledCache;
+    return settled;
   }
+  /** settled() is asked again from this time (performance.now() ms) on, or at the next event. */
+  private settledUntil = -Infinity;
   private settledCache = false;
   private settledAt = -Infinity;
   private readonly createdAt = performance.now();

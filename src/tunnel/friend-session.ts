@@ -111,8 +111,16 @@ export class FriendSession {
         if (state === 'unresponsive') this.closeAll(`the peer stopped answering (nothing heard for ${(silentMs / 1000).toFixed(1)} s)`);
         this.handlers.livenessChanged?.(this, state, silentMs);
       },
-      // Our own round trip every 5 s while the link is idle (status, metrics), whatever the peer pings.
-      { rttEveryMs: 5000, ...handlers.liveness },
+      // Our own round trip every 5 s while the link is idle (status, metrics), whatever the peer
+      // pings; toxcore hearing the peer (its request packet each second) counts as a sign of life.
+      {
+        rttEveryMs: 5000,
+        heardAgo: () => {
+          const ms = node.friendHeardMs(friendNumber);
+          return ms < 0 ? undefined : ms;
+        },
+        ...handlers.liveness,
+      },
     );
   }
 

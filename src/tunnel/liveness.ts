@@ -20,6 +20,15 @@ export interface LivenessOptions {
    * extra packets on a loaded relay path are the last thing it needs.
    */
   rttEveryMs?: number;
+  /**
+   * Milliseconds since the layer below last heard the peer (toxcore: any packet on the
+   * friend's connection, such as the request packet a connected peer sends each second), or
+   * undefined. Asked at each check while the peer is alive, before a PING for silence would go
+   * out or the peer would be declared unresponsive: a peer heard there is not silent, so an idle link needs no PINGs to stay
+   * alive (they were one each way every pingAfterMs, and the PONGs, waking both processes).
+   * It never revives an unresponsive peer: only a packet of ours does (heard()).
+   */
+  heardAgo?: () => number | undefined;
 }
 
 /** The shortest wait between two checks (a moment just passed is checked this soon). */
@@ -46,6 +55,7 @@ export class PeerLiveness {
   private readonly firstProbeMs: number;
   private readonly maxProbeMs: number;
   private readonly rttEveryMs: number | undefined;
+  private readonly heardAgo: (() => number | undefined) | undefined;
 
   constructor(
     private readonly sendPing: () => void,
@@ -57,6 +67,7 @@ export class PeerLiveness {
     this.firstProbeMs = options.firstProbeMs ?? 1000;
     this.maxProbeMs = options.maxProbeMs ?? 30_000;
     this.rttEveryMs = options.rttEveryMs;
+    this.heardAgo = options.heardAgo;
     this.probeDelay = this.firstProbeMs;
   }
 
@@ -136,6 +147,10 @@ export class PeerLiveness {
 
   /** One step of the watch (public for tests with a fake clock). */
   tick(now = Date.now()): void {
+    if (this.state === 'alive' && this.heardAgo) {
+      const ago = this.heardAgo();
+      if (ago !== undefined && ago >= 0 && now - ago > this.lastHeard) this.lastHeard = now - ago;
+    }
     const silent = now - this.lastHeard;
     if (this.state === 'alive') {
       if (silent >= this.deadAfterMs) {

@@ -73,6 +73,10 @@ export interface ToxcoreExports {
   tt_friend_rerequest(tox: ToxPtr, friendNumber: number, message: BytePtr, length: number): number;
   /** Ours (wasm/tt_glue.c): hear friend requests from this key again; 0 if it was remembered. */
   tt_forget_friend_request(tox: ToxPtr, publicKey: BytePtr): number;
+  /** Ours (wasm/tt_glue.c, patch 0012): 1 when toxcore owes no peer a confirmation and misses no packet. */
+  tt_tox_quiet(tox: ToxPtr): number;
+  /** Ours (wasm/tt_glue.c, patch 0012): ms since the friend's connection last received a packet, -1 when not connected. */
+  tt_friend_heard_ms(tox: ToxPtr, friendNumber: number): number;
 
   tox_get_savedata_size(tox: ToxPtr): number;
   tox_get_savedata(tox: ToxPtr, out: BytePtr): void;
@@ -101,7 +105,7 @@ export const EXPORTED_FUNCTION_NAMES = [
   'tox_bootstrap', 'tox_add_tcp_relay', 'tox_friend_add', 'tox_friend_add_norequest', 'tox_friend_delete',
   'tox_friend_by_public_key', 'tox_friend_get_public_key', 'tox_friend_get_connection_status',
   'tox_self_get_friend_list_size', 'tox_self_get_friend_list', 'tox_friend_send_lossless_packet',
-  'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tt_forget_friend_request', 'tox_get_savedata_size', 'tox_get_savedata',
+  'tt_friend_send_lossless_uncontrolled', 'tt_friend_rerequest', 'tt_forget_friend_request', 'tt_tox_quiet', 'tt_friend_heard_ms', 'tox_get_savedata_size', 'tox_get_savedata',
   'tt_friend_get_hint', 'tt_friend_reach', 'tt_answer_stale_calls', 'tt_stale_calls_answered', 'tt_self_get_onion_key', 'tt_friend_request_direct',
   'tt_box_in_use',
 ] as const satisfies readonly (keyof ToxcoreExports)[];

@@ -104,7 +104,27 @@ export class ToxcoreModule {
   }
 }
 
+/**
+ * Small requests (toxcore's nonces, random node picks: several per DHT or onion packet) are
+ * served from a pool filled by one getRandomValues call per RANDOM_POOL bytes: one call per
+ * request was ~5 % of an idle process's CPU (webcrypto's checks each time). Each byte is handed
+ * out once and wiped from the pool as it is.
+ */
+const RANDOM_POOL = 1024;
+const randomPool = new Uint8Array(RANDOM_POOL);
+let randomPoolUsed = RANDOM_POOL;
+
 function fillRandom(heap: Uint8Array, ptr: number, length: number): void {
+  if (length <= RANDOM_POOL / 8) {
+    if (RANDOM_POOL - randomPoolUsed < length) {
+      globalThis.crypto.getRandomValues(randomPool);
+      randomPoolUsed = 0;
+    }
+    heap.set(randomPool.subarray(randomPoolUsed, randomPoolUsed + length), ptr);
+    randomPool.fill(0, randomPoolUsed, randomPoolUsed + length);
+    randomPoolUsed += length;
+    return;
+  }
   for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
     globalThis.crypto.getRandomValues(heap.subarray(ptr + offset, ptr + Math.min(length, offset + RANDOM_CHUNK)));
   }

@@ -48,4 +48,46 @@ test('a peer heard just now is not checked before its first ping is due; pings, 
   assert.is(ticks, ticksAtStop, 'stop() ends the checks');
 });
 
+test('a peer that toxcore hears (its request packet each second) is not silent: no keepalive PINGs, only the round-trip one; silence below as well is still found', () => {
+  // Driven by tick(now) alone (synchronous: the real timer cannot fire meanwhile).
+  const t0 = Date.now();
+  let below: number | undefined = 0; // when toxcore last heard the peer (ms from t0)
+  const pings: number[] = [];
+  const changes: string[] = [];
+  let now = t0;
+  const live = new PeerLiveness(() => pings.push(now - t0), (state) => changes.push(state), {
+    pingAfterMs: 2000,
+    deadAfterMs: 8000,
+    rttEveryMs: 5000,
+    heardAgo: () => (below === undefined ? undefined : now - t0 - below),
+  });
+  live.start(t0);
+  // 60 s of an idle link: toxcore hears the peer every second; our ticks every 250 ms.
+  for (let ms = 0; ms <= 60_000; ms += 250) {
+    now = t0 + ms;
+    if (ms % 1000 === 0) below = ms;
+    live.tick(now);
+  }
+  // The round-trip PING only: first once the link had no traffic for pingAfterMs, then every
+  // rttEveryMs (without heardAgo: a PING at every 2 s of silence as well, 30 in a minute).
+  assert.equal(pings, [2000, 7000, 12000, 17000, 22000, 27000, 32000, 37000, 42000, 47000, 52000, 57000], 'one PING per rttEveryMs');
+  assert.equal(changes, []);
+  // Now toxcore hears nothing either (the peer vanished): PINGs after 2 s, unresponsive at 8 s.
+  const quietFrom = 60_000;
+  for (let ms = quietFrom + 250; ms <= quietFrom + 8000; ms += 250) {
+    now = t0 + ms;
+    live.tick(now);
+  }
+  assert.ok(pings.includes(quietFrom + 2000), `pings at ${pings.slice(-4).join(', ')}`);
+  assert.equal(changes, ['unresponsive']);
+  // toxcore hearing the peer again does not revive it: only a packet of ours does.
+  below = quietFrom + 8000;
+  now += 250;
+  live.tick(now);
+  assert.is(live.state, 'unresponsive');
+  live.heard(now);
+  assert.is(live.state, 'alive');
+  live.stop();
+});
+
 test.run();
