@@ -94,7 +94,7 @@ export const IDLE_CHECK_MS = 30_000;
  * burst: V8's memory reducer runs once about 8 s after start and then waits for collections that
  * an idle process never triggers, so a bulk transfer's dead buffers (their bytes live in malloc,
  * outside V8's heap) and the old generation it grew stayed resident. Measured after 200 MB one
- * way: the sender 6.3 MiB less (one pair; medians of 3 fresh pairs 81.2 -> 77.2 MiB), the
+ * way: the sender 6.3 MiB less (one pair; medians of 3 fresh pairs 81.2 -> 74.9 MiB), the
  * receiver ~1 MiB. A collection of this heap (~10 MiB) takes 20-40 ms of CPU, at most once per
  * COLLECT_AFTER_BYTES: under 5 ms per MB moved. Start-up is left to the memory reducer. The
  * counters are read every QUIET_CHECK_MS while something is due or data flows, every
