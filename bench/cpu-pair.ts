@@ -13,12 +13,12 @@
  *                       on); JIT names in /tmp/perf-PID.map
  * --node-flags '...'    flags for both processes (--trace-gc: GC counts printed, logs in tmpdir)
  */
-import { serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { serverOnline, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echoesBeside, firstEcho, fmt, median, MB, oneWay, rtt, Sink } from './measure.ts';
+import { cpuTimes, echoAndSink, echoesBeside, firstEcho, fmt, median, MB, oneWay, rtt, runNodeThroughWrapper } from './measure.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
@@ -38,23 +38,10 @@ if (prof || perfDir || nodeFlags || dists.length) {
   // --cpu-prof is not allowed in NODE_OPTIONS: the processes are started through a wrapper.
   const dir = prof || perfDir || mkdtempSync(join(tmpdir(), 'cpu-pair-'));
   const flags = `${prof ? `--cpu-prof --cpu-prof-dir=${JSON.stringify(prof)}` : perfDir ? '--perf-basic-prof' : ''} ${nodeFlags}`;
-  const wrapper = join(dir, 'node-wrap.sh');
-  // $1 is the CLI (dist/toxtunnel.mjs): TT_DIST replaces it when set.
-  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec env $TT_ENV ${JSON.stringify(process.execPath)} ${flags} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
-  process.execPath = wrapper;
+  runNodeThroughWrapper(dir, flags);
 }
 const P = { echo: 29501, sink: 29502, ttEcho: 29541, ttSink: 29542 };
-const sink = await Sink.start(P.sink);
-await startService(P.echo, (socket) => socket.pipe(socket));
-const forwards = [
-  { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
-  { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
-];
-/** [user, system] CPU ms of a process (10 ms ticks). */
-function times(pid: number): [number, number] {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return [Number(f[11]) * 10, Number(f[12]) * 10];
-}
+const { sink, forwards } = await echoAndSink(P);
 const all: Record<string, number[]> = {};
 let tag = '';
 const note = (k: string, v: number | undefined) => v !== undefined && Number.isFinite(v) && (all[tag + k] ??= []).push(v);
@@ -81,11 +68,11 @@ for (let pair = 0; pair < pairs; pair++) {
         perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-o', join(perfDir, `perf-${pair}.data`), '-p', `${pids[0]},${pids[1]}`], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 500));
       }
-      const s0 = times(pids[0]!);
-      const k0 = times(pids[1]!);
+      const s0 = cpuTimes([pids[0]]);
+      const k0 = cpuTimes([pids[1]]);
       const t = await oneWay(sink, P.ttSink, 1, mb * MB, 300_000);
-      const s1 = times(pids[0]!);
-      const k1 = times(pids[1]!);
+      const s1 = cpuTimes([pids[0]]);
+      const k1 = cpuTimes([pids[1]]);
       const su = (s1[0] - s0[0]) / mb, ss = (s1[1] - s0[1]) / mb, cu = (k1[0] - k0[0]) / mb, cs = (k1[1] - k0[1]) / mb;
       const key = run === 0 ? 'cold' : 'warm';
       note(`${key} ms/MB`, su + ss + cu + cs);

@@ -15,7 +15,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CliProcess, echoRoundTrip, runCli, sha256, startService, startTunnelEnv, testData } from '../test/helpers/tunnel-env.ts';
-import { cpuMs, fmt, MB, median, udpRcvbufErrors } from './measure.ts';
+import { cpuMs, cpuTimes, fmt, MB, median, udpRcvbufErrors } from './measure.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
@@ -115,13 +115,7 @@ for (let run = 0; run < runs; run++) {
     const switches = (pid: number) => (/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0') + '/' + (/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0');
     const switches0 = switches(serverPid);
     const clients0 = cpuMs(clientPids);
-    /** [user, system] CPU ms of processes (/proc/<pid>/stat utime, stime; 10 ms ticks). */
-    const userSys = (pids: number[]) =>
-      pids.reduce<[number, number]>(([u, k], pid) => {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        return [u + Number(f[11]) * 10, k + Number(f[12]) * 10];
-      }, [0, 0]);
-    const us0 = [userSys([serverPid]), userSys(clientPids)];
+    const us0 = [cpuTimes([serverPid]), cpuTimes(clientPids)];
     const syscalls = args.includes('--syscalls') ? [countSyscalls([serverPid]), countSyscalls(clientPids)] : [];
     const perfDir = args.includes('--perf') ? flag('--perf', '') : undefined;
     if (perfDir) mkdirSync(perfDir, { recursive: true });
@@ -166,7 +160,7 @@ for (let run = 0; run < runs; run++) {
     }
     const socketDrops1 = socketDrops([serverPid, ...clientPids]);
     const delta = [serverPid, ...clientPids].map((pid) => (socketDrops1.get(pid) ?? 0) - (socketDrops0.get(pid) ?? 0));
-    const us1 = [userSys([serverPid]), userSys(clientPids)];
+    const us1 = [cpuTimes([serverPid]), cpuTimes(clientPids)];
     console.log(`  user/system ms: server ${us1[0]![0]! - us0[0]![0]!}/${us1[0]![1]! - us0[0]![1]!}, clients ${us1[1]![0]! - us0[1]![0]!}/${us1[1]![1]! - us0[1]![1]!}`);
     console.log(`  server context switches (involuntary/voluntary) before ${switches0}, after ${switches(serverPid)}`);
     console.log(`  drops at the server's socket ${delta[0]}, at the clients' ${delta.slice(1).join(' ')}`);

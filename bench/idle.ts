@@ -16,10 +16,10 @@
  * --breakdown: where each process's RSS is (bench/smaps.ts), the median of each part, per role.
  */
 import { realpathSync } from 'node:fs';
-import { cpuMs, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, Sink } from './measure.ts';
+import { cpuMs, echoAndSink, firstEcho, fmt, idleCpu, MB, median, oneWay, rssMiB, runNodeThroughWrapper } from './measure.ts';
 import { PARTS, rssParts } from './smaps.ts';
 import { type Runtime, runtimeCommand } from '../test/helpers/peer.ts';
-import { CLI, serverOnline, startService, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { CLI, serverOnline, startTunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,17 +48,10 @@ const dists = args.includes('--dist') ? args[args.indexOf('--dist') + 1]!.split(
 if (args.includes('--node-flags')) process.env.TT_FLAGS = args[args.indexOf('--node-flags') + 1];
 if (dists.length || process.env.TT_FLAGS) {
   // The processes start through a wrapper that runs $TT_DIST in place of dist/toxtunnel.mjs.
-  const wrapper = join(mkdtempSync(join(tmpdir(), 'idle-')), 'node-wrap.sh');
-  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec ${JSON.stringify(process.execPath)} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
-  process.execPath = wrapper;
+  runNodeThroughWrapper(mkdtempSync(join(tmpdir(), 'idle-')));
 }
 const P = { echo: 29401, sink: 29402, ttEcho: 29441, ttSink: 29442 };
-const sink = await Sink.start(P.sink);
-await startService(P.echo, (socket) => socket.pipe(socket));
-const forwards = [
-  { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
-  { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
-];
+const { sink, forwards } = await echoAndSink(P);
 const figures: Record<string, number[]> = {};
 let tag = '';
 const note = (name: string, v: number) => (figures[tag + name] ??= []).push(v);

@@ -6,9 +6,10 @@
  * network namespace), medians. Linux only; loopback only.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { echoRoundTrip, sha256, startService, testData } from '../test/helpers/tunnel-env.ts';
 
 export const MB = 1e6;
@@ -230,14 +231,45 @@ export async function echoesBeside<T>(port: number, everyMs: number, during: () 
 
 // --- processes ---------------------------------------------------------------------------------
 
-/** CPU time (user + system, all threads, reaped children included) of processes, ms (10 ms ticks). */
-export function cpuMs(pids: Array<number | undefined>): number {
-  let sum = 0;
+/** [user, system] CPU time of processes, all threads, ms (/proc/<pid>/stat utime, stime; 10 ms ticks). */
+export function cpuTimes(pids: Array<number | undefined>): [number, number] {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    sum += (Number(fields[11]) + Number(fields[12])) * 10;
+    user += Number(fields[11]) * 10;
+    system += Number(fields[12]) * 10;
   }
-  return sum;
+  return [user, system];
+}
+
+/** CPU time (user + system, all threads) of processes, ms (10 ms ticks). */
+export function cpuMs(pids: Array<number | undefined>): number {
+  const [user, system] = cpuTimes(pids);
+  return user + system;
+}
+
+/**
+ * Makes the test helpers start the CLI through a wrapper script in `dir`: it runs node with
+ * `flags`, then $TT_FLAGS, with $TT_ENV in its environment, and $TT_DIST in place of
+ * dist/toxtunnel.mjs when set (A/B of bundles, flags only some processes may have: --cpu-prof
+ * is refused in NODE_OPTIONS).
+ */
+export function runNodeThroughWrapper(dir: string, flags = ''): void {
+  const wrapper = join(dir, 'node-wrap.sh');
+  writeFileSync(wrapper, `#!/bin/sh\ncli=$1; shift\nexec env $TT_ENV ${JSON.stringify(process.execPath)} ${flags} $TT_FLAGS "\${TT_DIST:-$cli}" "$@"\n`, { mode: 0o755 });
+  process.execPath = wrapper;
+}
+
+/** The target services of the pair benches (echo, sink) and the client's forwards to them. */
+export async function echoAndSink(ports: { echo: number; sink: number; ttEcho: number; ttSink: number }) {
+  const sink = await Sink.start(ports.sink);
+  await startService(ports.echo, (socket) => socket.pipe(socket));
+  const forwards = [
+    { local_port: ports.ttEcho, remote_host: '127.0.0.1', remote_port: ports.echo },
+    { local_port: ports.ttSink, remote_host: '127.0.0.1', remote_port: ports.sink },
+  ];
+  return { sink, forwards };
 }
 
 export const rssMiB = (pid: number | undefined): number => {

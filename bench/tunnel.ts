@@ -32,9 +32,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CliProcess, echoRoundTrip, runCli, runCliSync, serverOnline, sha256, startService, startTunnelEnv, testData, type TunnelEnv } from '../test/helpers/tunnel-env.ts';
+import { type CliProcess, echoRoundTrip, runCli, runCliSync, serverOnline, sha256, startTunnelEnv, testData, type TunnelEnv } from '../test/helpers/tunnel-env.ts';
 import { renderChart } from './chart.ts';
-import { cpuMs, echoesBeside, firstEcho, fmt, idleCpu, machine, MB, median, oneWay, rssMiB, rtt, Sink, type Transfer, udpRcvbufErrors } from './measure.ts';
+import { cpuMs, echoAndSink, echoesBeside, firstEcho, fmt, idleCpu, machine, MB, median, oneWay, rssMiB, rtt, type Transfer, udpRcvbufErrors } from './measure.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -59,8 +59,7 @@ const machineText = machine();
 console.log(`machine: ${machineText}`);
 
 process.setMaxListeners(64); // every fresh pair's bootstrapd and processes watch for exit
-const sink = await Sink.start(P.sink);
-await startService(P.echo, (socket) => socket.pipe(socket));
+const { sink, forwards } = await echoAndSink(P);
 
 /** Figures of one path, one value per run; the report keeps the runs and the median. */
 type Samples = Record<string, number[]>;
@@ -174,10 +173,6 @@ await section('baselines', async () => {
 
 // --- toxtunnel pairs ---------------------------------------------------------------------------
 
-const forwards = [
-  { local_port: P.ttEcho, remote_host: '127.0.0.1', remote_port: P.echo },
-  { local_port: P.ttSink, remote_host: '127.0.0.1', remote_port: P.sink },
-];
 let portBase = 29700;
 /** A fresh pair (new identities, new bootstrapd), connected: the first small echo came back. */
 async function freshPair(options: { processEnv?: Record<string, string>; clientUdp?: boolean; serverTcpPort?: number; clientUsesServerRelay?: boolean } = {}): Promise<{ env: TunnelEnv; pids: number[]; firstEchoMs: number }> {
