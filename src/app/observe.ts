@@ -93,22 +93,21 @@ export class RateMeter {
  */
 export function startRateSampling(meter: RateMeter, look: () => Observation, total?: () => number): () => void {
   let lastTotal: number | undefined;
-  let quietSince: number | undefined;
+  /** The last tick found nothing moved; quietAt: when it ran. */
+  let quiet = false;
   let quietAt = 0;
   const tick = () => {
     const now = Date.now();
     if (total) {
       const bytes = total();
       if (bytes === lastTotal) {
-        if (quietSince === undefined) {
-          quietSince = now;
-          meter.hold(now); // the rates of the last second are 0 from now on
-        }
+        if (!quiet) meter.hold(now); // the rates of the last second are 0 from now on
+        quiet = true;
         quietAt = now;
         return;
       }
-      if (quietSince !== undefined) meter.hold(quietAt);
-      quietSince = undefined;
+      if (quiet) meter.hold(quietAt);
+      quiet = false;
       lastTotal = bytes;
     }
     const seen = look();

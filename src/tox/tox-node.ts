@@ -327,7 +327,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       const friend = this.x.tox_friend_add(this.ptr(), scratch.copyIn(id.bytes), scratch.copyIn(text), text.length, err);
       if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
       this.offlineSince.set(friend >>> 0, performance.now());
-      this.settledAt = -Infinity;
+      this.settledUntil = -Infinity;
       this.scheduler.wake();
       return friend >>> 0;
     });
@@ -341,7 +341,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       const friend = this.x.tox_friend_add_norequest(this.ptr(), scratch.copyIn(key), err);
       if (scratch.readErr(err) !== 0) throw friendAddError(scratch.readErr(err));
       this.offlineSince.set(friend >>> 0, performance.now());
-      this.settledAt = -Infinity;
+      this.settledUntil = -Infinity;
       this.scheduler.wake();
       return friend >>> 0;
     });
@@ -372,7 +372,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   /** Removes a friend; false if there was no such friend. */
   deleteFriend(friendNumber: number): boolean {
     this.offlineSince.delete(friendNumber);
-    this.settledAt = -Infinity;
+    this.settledUntil = -Infinity;
     return withScratch(this.x, (scratch) => this.x.tox_friend_delete(this.ptr(), friendNumber, scratch.err()) !== 0);
   }
 
@@ -569,7 +569,7 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     // (onFriendConnection), a friend added or deleted (all of which ask again), or when a
     // friend's OFFLINE_SETTLED_MS run out, which is when it is asked again by itself.
     const now = performance.now();
-    if (now < this.settledUntil && this.settledAt !== -Infinity) return this.settledCache;
+    if (now < this.settledUntil) return this.settledCache;
     const friends = this.friends();
     let until = Infinity;
     let settled = true;
@@ -588,13 +588,11 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
     }
     this.settledCache = settled;
     this.settledUntil = until;
-    this.settledAt = now;
     return settled;
   }
-  /** settled() is asked again from this time (performance.now() ms) on, or at the next event. */
+  /** settledCache holds until this time (performance.now() ms); an event sets it to -Infinity. */
   private settledUntil = -Infinity;
   private settledCache = false;
-  private settledAt = -Infinity;
   private readonly createdAt = performance.now();
   private readonly offlineSettledMs: number;
   /** When each friend went offline or was added (performance.now()); none: since createdAt. */
@@ -626,9 +624,9 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
   onFriendConnection(friendNumber: number, status: number): void {
     // Offline, or through a TCP relay only, while toxcore looks for a direct UDP path (its DHT
     // searches and hole punching run on its iterations): not settled for OFFLINE_SETTLED_MS.
-    if (status !== 2) this.offlineSince.set(friendNumber, performance.now());
+    if (connection(status) !== 'udp') this.offlineSince.set(friendNumber, performance.now());
     else this.offlineSince.delete(friendNumber);
-    this.settledAt = -Infinity; // asked again at the next iteration
+    this.settledUntil = -Infinity; // asked again at the next iteration
     this.queueEvent(() => this.emit('friendConnection', friendNumber, connection(status)));
   }
 
