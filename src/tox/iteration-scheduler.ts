@@ -184,12 +184,14 @@ export class IterationScheduler {
   }
 
   /**
-   * Tunnel data went into toxcore's queue: the stretch starts again from 50 ms, as after any
-   * wake before. toxcore paces a young connection at a few packets a second (intervals of 50 ms
-   * and more, which the stretch would take for idleness). Keepalives (PING/PONG) are not data.
+   * Tunnel data went into toxcore's queue: an iteration at once, and the stretch starts again
+   * from 50 ms, as after any wake before. toxcore paces a young connection at a few packets a
+   * second (intervals of 50 ms and more, which the stretch would take for idleness).
+   * Keepalives (PING/PONG) are not data (sentUncontrolled).
    */
   busy(): void {
     this.sending = true;
+    this.wake();
   }
 
   private arm(ms: number): void {

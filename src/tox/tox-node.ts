@@ -493,12 +493,8 @@ export class ToxNode extends TypedEmitter<ToxNodeEvents> implements NodeEventSin
       code = ok ? 0 : this.readErrBuffer();
     }
     if (code === 0) {
-      if (options.uncontrolled) {
-        this.scheduler.sentUncontrolled();
-      } else {
-        this.scheduler.busy();
-        this.scheduler.wake();
-      }
+      if (options.uncontrolled) this.scheduler.sentUncontrolled();
+      else this.scheduler.busy();
       return SENT;
     }
     const error = (CUSTOM_PACKET_ERRORS[code] ?? 'INVALID') as CustomPacketError;
